@@ -1,0 +1,118 @@
+//! apiary's upstream connectors, with no I/O of their own.
+//!
+//! # Layout
+//! - [`Connector`] is the one trait every upstream implements: its parameters, how to build a
+//!   request, and how to read a response — classification (which reads the body as well as the
+//!   status) and parsing into normalised [`Record`]s, plus the next request when the upstream pages.
+//! - One module per upstream (`arxiv`, `sec_edgar`, ...), all listed in [`all()`].
+//! - [`params`] validates parameters and builds the canonical dataset key; [`request`] holds the
+//!   plain request/response types; [`record`] the normalised record kinds; [`error`] the error
+//!   classes that drive retries and the breaker.
+//!
+//! The crate knows nothing of HTTP clients, databases or queues: the worker sends the
+//! [`Request`]s this crate describes, through each upstream's resilience stack, and hands back
+//! [`Response`]s. That keeps every parser testable offline on recorded bodies.
+
+pub mod error;
+pub mod params;
+pub mod record;
+pub mod request;
+pub mod text;
+
+pub mod alpha_vantage;
+pub mod arxiv;
+pub mod census;
+pub mod crossref;
+pub mod guardian;
+pub mod newsapi;
+pub mod polygon;
+pub mod pubmed;
+pub mod reddit;
+pub mod sec_edgar;
+pub mod semantic_scholar;
+pub mod yahoo_finance;
+
+pub use error::{ConnectorError, ErrorClass};
+pub use params::{Param, ParamError, Params, dataset_key};
+pub use record::Record;
+pub use request::{Context, Method, Page, Request, Response};
+
+/// The group an upstream belongs to; breaker defaults are set per group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Research,
+    Financial,
+    News,
+    Government,
+}
+
+impl Group {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Research => "research",
+            Group::Financial => "financial",
+            Group::News => "news",
+            Group::Government => "government",
+        }
+    }
+}
+
+/// One upstream API.
+///
+/// A fetch is a chain of requests: [`Connector::start`] builds the first one, and each response
+/// goes to [`Connector::read`], which either fails with a classified [`ConnectorError`] or returns
+/// a [`Page`] of records and, when there is more to fetch, the next request. The worker runs the
+/// chain and stores the records only when the whole chain succeeded.
+pub trait Connector: Send + Sync + 'static {
+    /// The one id used for config keys, queue, cache rows, metric labels and file names.
+    fn id(&self) -> &'static str;
+    /// One line on what this upstream serves.
+    fn describe(&self) -> &'static str;
+    /// Which breaker defaults apply.
+    fn group(&self) -> Group;
+    /// The upstream's own parameter names this connector accepts.
+    fn params(&self) -> &'static [Param];
+    /// Whether calls need `APIARY_CONNECTORS__<ID>__API_KEY` (an optional key returns false).
+    fn requires_key(&self) -> bool {
+        false
+    }
+    /// Whether calls need `APIARY_CONTACT_EMAIL` (the upstream refuses anonymous callers).
+    fn requires_contact(&self) -> bool {
+        false
+    }
+    /// Cross-field rules and canonical forms (e.g. a CIK padded to ten digits), applied after the
+    /// generic unknown/missing checks so that equal questions get equal dataset keys.
+    fn normalize(&self, _params: &mut Params) -> Result<(), ParamError> {
+        Ok(())
+    }
+    /// The first request of a fetch.
+    fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
+    /// Classify and parse one response to `req`.
+    fn read(&self, ctx: &Context, params: &Params, req: &Request, resp: &Response)
+    -> Result<Page, ConnectorError>;
+}
+
+static ALL: [&dyn Connector; 12] = [
+    &arxiv::Arxiv,
+    &pubmed::Pubmed,
+    &semantic_scholar::SemanticScholar,
+    &crossref::Crossref,
+    &alpha_vantage::AlphaVantage,
+    &yahoo_finance::YahooFinance,
+    &polygon::Polygon,
+    &newsapi::NewsApi,
+    &guardian::Guardian,
+    &reddit::Reddit,
+    &census::Census,
+    &sec_edgar::SecEdgar,
+];
+
+/// Every connector apiary ships, in a fixed order.
+pub fn all() -> &'static [&'static dyn Connector] {
+    &ALL
+}
+
+/// The connector with this id.
+pub fn get(id: &str) -> Option<&'static dyn Connector> {
+    ALL.iter().copied().find(|c| c.id() == id)
+}

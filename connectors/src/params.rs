@@ -1,0 +1,161 @@
+//! Parameters and dataset keys.
+//!
+//! A dataset is one connector asked one question; its key is the connector id and the sorted,
+//! percent-encoded parameters (`arxiv?max_results=10&search_query=cat%3Acs.AI`), so the same
+//! question always lands on the same cache row and the same pending job.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::Connector;
+
+/// Parameter values by name, sorted: the canonical form of a question.
+pub type Params = BTreeMap<String, String>;
+
+/// One parameter a connector accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    pub help: &'static str,
+}
+
+impl Param {
+    pub const fn required(name: &'static str, help: &'static str) -> Self {
+        Param { name, required: true, help }
+    }
+    pub const fn optional(name: &'static str, help: &'static str) -> Self {
+        Param { name, required: false, help }
+    }
+}
+
+/// Why a set of parameters was refused; the message lists what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("unknown parameter `{name}` for {connector}; valid parameters: {valid}")]
+    Unknown { connector: &'static str, name: String, valid: String },
+    #[error("missing parameter `{name}` for {connector}; valid parameters: {valid}")]
+    Missing { connector: &'static str, name: &'static str, valid: String },
+    #[error("invalid value for `{name}`: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+impl ParamError {
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        ParamError::Invalid { name: name.to_owned(), reason: reason.into() }
+    }
+}
+
+/// The names a connector accepts, `*` marking the required ones.
+pub fn describe_params(connector: &dyn Connector) -> String {
+    connector
+        .params()
+        .iter()
+        .map(|p| if p.required { format!("{}*", p.name) } else { p.name.to_owned() })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Check `raw` against the connector's parameters and bring it into canonical form.
+/// Values are trimmed; empty values count as absent.
+pub fn validate(connector: &dyn Connector, raw: Params) -> Result<Params, ParamError> {
+    let spec = connector.params();
+    let mut params = Params::new();
+    for (name, value) in raw {
+        if !spec.iter().any(|p| p.name == name) {
+            return Err(ParamError::Unknown {
+                connector: connector.id(),
+                name,
+                valid: describe_params(connector),
+            });
+        }
+        let value = value.trim();
+        if !value.is_empty() {
+            params.insert(name, value.to_owned());
+        }
+    }
+    if let Some(p) = spec.iter().find(|p| p.required && !params.contains_key(p.name)) {
+        return Err(ParamError::Missing {
+            connector: connector.id(),
+            name: p.name,
+            valid: describe_params(connector),
+        });
+    }
+    connector.normalize(&mut params)?;
+    Ok(params)
+}
+
+/// Characters left as they are in a key: RFC 3986 unreserved.
+const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encode one key or value component.
+pub fn encode(s: &str) -> String {
+    utf8_percent_encode(s, KEY_SET).to_string()
+}
+
+/// The dataset key of `connector` asked `params` (already validated, so already sorted).
+pub fn dataset_key(connector: &str, params: &Params) -> String {
+    let mut key = String::with_capacity(connector.len() + 16 * params.len());
+    key.push_str(connector);
+    for (i, (k, v)) in params.iter().enumerate() {
+        key.push(if i == 0 { '?' } else { '&' });
+        key.push_str(&encode(k));
+        key.push('=');
+        key.push_str(&encode(v));
+    }
+    key
+}
+
+/// A parameter parsed as an unsigned number, refused with its name when it is not one.
+pub fn number(params: &Params, name: &str) -> Result<Option<u64>, ParamError> {
+    params
+        .get(name)
+        .map(|v| v.parse::<u64>().map_err(|_| ParamError::invalid(name, format!("`{v}` is not a whole number"))))
+        .transpose()
+}
+
+/// Refuse a value outside `allowed`.
+pub fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<(), ParamError> {
+    match params.get(name) {
+        Some(v) if !allowed.contains(&v.as_str()) => {
+            Err(ParamError::invalid(name, format!("`{v}` is not one of {}", allowed.join(", "))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Require exactly one of `names` (e.g. a search term or an id).
+pub fn exactly_one(params: &Params, names: &[&str]) -> Result<(), ParamError> {
+    match names.iter().filter(|n| params.contains_key(**n)).count() {
+        1 => Ok(()),
+        0 => Err(ParamError::invalid(names[0], format!("one of {} is required", names.join(", ")))),
+        _ => Err(ParamError::invalid(names[0], format!("give only one of {}", names.join(", ")))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_sorted_and_encoded() {
+        let mut p = Params::new();
+        p.insert("search_query".into(), "cat:cs.AI".into());
+        p.insert("max_results".into(), "10".into());
+        assert_eq!(dataset_key("arxiv", &p), "arxiv?max_results=10&search_query=cat%3Acs.AI");
+        assert_eq!(dataset_key("arxiv", &Params::new()), "arxiv");
+    }
+
+    #[test]
+    fn unknown_and_missing_are_refused_with_the_valid_list() {
+        let arxiv = crate::get("arxiv").unwrap();
+        let mut raw = Params::new();
+        raw.insert("query".into(), "x".into());
+        let err = validate(arxiv, raw).unwrap_err().to_string();
+        assert!(err.contains("unknown parameter `query`"), "{err}");
+        assert!(err.contains("search_query"), "{err}");
+        let err = validate(arxiv, Params::new()).unwrap_err().to_string();
+        assert!(err.contains("search_query") && err.contains("id_list"), "{err}");
+    }
+}
