@@ -1,15 +1,60 @@
-//! alpha_vantage connector (being written).
+//! Alpha Vantage: the `/query?function=...` API, JSON.
+//!
+//! Docs: <https://www.alphavantage.co/documentation/>. Auth is the mandatory `apikey` query
+//! parameter (sent as a secret, never logged). Free keys get 25 requests a day since early 2024
+//! (before that: 5 a minute and 500 a day); premium plans lift both.
+//!
+//! Functions served: `GLOBAL_QUOTE` (one [`Quote`] record) and the price series
+//! `TIME_SERIES_INTRADAY` (needs `interval`), `TIME_SERIES_DAILY`, `TIME_SERIES_DAILY_ADJUSTED`,
+//! `TIME_SERIES_WEEKLY[_ADJUSTED]` and `TIME_SERIES_MONTHLY[_ADJUSTED]` ([`PriceBar`] records,
+//! oldest first). One call per dataset, no paging: `outputsize=compact` gives the latest 100
+//! points, `full` the whole history.
+//!
+//! Quirks: throttling and key problems come back as **HTTP 200** bodies holding only `Note`,
+//! `Information` or `Error Message`. `Note`, and `Information` that speaks of limits or call
+//! frequency, are rate limits; an invalid/missing/demo key is an auth failure, a premium-only
+//! endpoint too (the key lacks the entitlement); `Error Message` otherwise is a bad call
+//! (permanent). An unrecognised `Information` is taken as a rate limit (the limit notice moved
+//! between the two keys over the years). The daily-limit notice quotes the caller's key, so
+//! every message is scrubbed of it. Every number is a string (`"112.1300"`, `"-0.5852%"`).
+//! Series are objects keyed by date (or `YYYY-MM-DD HH:MM:SS` for intraday) in the time zone the
+//! `Meta Data` names (`US/Eastern` for stocks, `UTC` for FX/crypto); bars carry the start of the
+//! period in that zone, converted to UTC (a daily bar starts at local midnight, like Polygon's).
+//! `GLOBAL_QUOTE` for an unknown symbol answers `{"Global Quote": {}}`: a permanent failure.
 
-use crate::params::Param;
-use crate::{Connector, ConnectorError, Context, Group, Page, Params, Request, Response};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use serde_json::{Map, Value};
+
+use crate::params::{self, Param, ParamError, Params};
+use crate::record::{PriceBar, Quote, Record};
+use crate::text::{self, snippet};
+use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 pub struct AlphaVantage;
 
+/// The functions this connector reads, and the bar interval each series carries.
+const SERIES: [(&str, &str); 7] = [
+    ("TIME_SERIES_INTRADAY", ""),
+    ("TIME_SERIES_DAILY", "1d"),
+    ("TIME_SERIES_DAILY_ADJUSTED", "1d"),
+    ("TIME_SERIES_WEEKLY", "1wk"),
+    ("TIME_SERIES_WEEKLY_ADJUSTED", "1wk"),
+    ("TIME_SERIES_MONTHLY", "1mo"),
+    ("TIME_SERIES_MONTHLY_ADJUSTED", "1mo"),
+];
+const INTERVALS: [&str; 5] = ["1min", "5min", "15min", "30min", "60min"];
+/// Functions that take `outputsize`.
+const SIZED: [&str; 3] = ["TIME_SERIES_INTRADAY", "TIME_SERIES_DAILY", "TIME_SERIES_DAILY_ADJUSTED"];
+
 static PARAMS: [Param; 4] = [
-    Param::optional("function", ""),
-    Param::optional("symbol", ""),
-    Param::optional("interval", ""),
-    Param::optional("outputsize", ""),
+    Param::required(
+        "function",
+        "GLOBAL_QUOTE, TIME_SERIES_INTRADAY, TIME_SERIES_DAILY, TIME_SERIES_DAILY_ADJUSTED, \
+         TIME_SERIES_WEEKLY[_ADJUSTED] or TIME_SERIES_MONTHLY[_ADJUSTED]",
+    ),
+    Param::required("symbol", "ticker symbol, e.g. MSFT (upper-cased)"),
+    Param::optional("interval", "bar size for TIME_SERIES_INTRADAY: 1min, 5min, 15min, 30min or 60min"),
+    Param::optional("outputsize", "compact (latest 100 points, default) or full; daily and intraday series only"),
 ];
 
 impl Connector for AlphaVantage {
@@ -17,7 +62,7 @@ impl Connector for AlphaVantage {
         "alpha_vantage"
     }
     fn describe(&self) -> &'static str {
-        "alpha_vantage"
+        "Alpha Vantage stock quotes and price series (/query, JSON)"
     }
     fn group(&self) -> Group {
         Group::Financial
@@ -25,10 +70,224 @@ impl Connector for AlphaVantage {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    fn start(&self, _ctx: &Context, _p: &Params) -> Result<Request, ConnectorError> {
-        Err(ConnectorError::config("alpha_vantage is not available yet"))
+    fn requires_key(&self) -> bool {
+        true
     }
-    fn read(&self, _ctx: &Context, _p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        Err(resp.status_error())
+
+    fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
+        for name in ["function", "symbol"] {
+            if let Some(v) = p.get_mut(name) {
+                *v = v.to_ascii_uppercase();
+            }
+        }
+        let function = p.get("function").cloned().unwrap_or_default();
+        if function != "GLOBAL_QUOTE" && !SERIES.iter().any(|(f, _)| *f == function) {
+            let mut valid = vec!["GLOBAL_QUOTE"];
+            valid.extend(SERIES.iter().map(|(f, _)| *f));
+            return Err(ParamError::invalid("function", format!("`{function}` is not one of {}", valid.join(", "))));
+        }
+        if function == "TIME_SERIES_INTRADAY" {
+            if !p.contains_key("interval") {
+                return Err(ParamError::invalid("interval", "TIME_SERIES_INTRADAY needs an interval"));
+            }
+            params::one_of(p, "interval", &INTERVALS)?;
+        } else if p.contains_key("interval") {
+            return Err(ParamError::invalid("interval", "applies to TIME_SERIES_INTRADAY only"));
+        }
+        if p.contains_key("outputsize") && !SIZED.contains(&function.as_str()) {
+            return Err(ParamError::invalid("outputsize", format!("applies to {} only", SIZED.join(", "))));
+        }
+        params::one_of(p, "outputsize", &["compact", "full"])
+    }
+
+    fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
+        let key = ctx.require_key(self.id())?;
+        let mut req = Request::get(format!("{}/query", ctx.base_url));
+        for name in ["function", "symbol", "interval", "outputsize"] {
+            if let Some(v) = p.get(name) {
+                req = req.query(name, v.clone());
+            }
+        }
+        Ok(req.secret_query("apikey", key))
+    }
+
+    fn read(&self, ctx: &Context, p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
+        let body: Value = match serde_json::from_slice(resp.body) {
+            Ok(v) => v,
+            Err(e) if resp.is_success() => {
+                return Err(ConnectorError::transient(format!("unreadable Alpha Vantage body: {e}")));
+            }
+            Err(_) => return Err(scrub_err(resp.status_error(), ctx)),
+        };
+        let Some(obj) = body.as_object() else {
+            return Err(if resp.is_success() {
+                ConnectorError::transient("Alpha Vantage body is not a JSON object")
+            } else {
+                scrub_err(resp.status_error(), ctx)
+            });
+        };
+        if let Some(err) = notice(obj, ctx) {
+            let wait = resp.retry_after().or(err.retry_after);
+            return Err(err.with_retry_after(wait));
+        }
+        if !resp.is_success() {
+            return Err(scrub_err(resp.status_error(), ctx));
+        }
+        let function = p.get("function").map(String::as_str).unwrap_or_default();
+        let symbol = p.get("symbol").cloned().unwrap_or_default();
+        if function == "GLOBAL_QUOTE" {
+            return quote(obj, &symbol).map(|q| Page::last(vec![Record::Quote(q)]));
+        }
+        series(obj, function, &symbol).map(Page::last)
+    }
+}
+
+/// A `Note` / `Information` / `Error Message` body, classified.
+fn notice(obj: &Map<String, Value>, ctx: &Context) -> Option<ConnectorError> {
+    let field =
+        |k: &str| obj.get(k).map(|v| scrub(&v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()), ctx));
+    let lower = |s: &str| s.to_ascii_lowercase();
+    let is_auth = |m: &str| {
+        let m = lower(m);
+        (m.contains("apikey") || m.contains("api key"))
+            && (m.contains("invalid") || m.contains("missing") || m.contains("demo"))
+    };
+    let is_limit = |m: &str| {
+        let m = lower(m);
+        ["rate limit", "call frequency", "per minute", "per day", "requests per", "calls per", "spreading out"]
+            .iter()
+            .any(|w| m.contains(w))
+    };
+    if let Some(m) = field("Error Message") {
+        let msg = format!("Alpha Vantage refused the call: {}", snippet(&m));
+        return Some(if is_auth(&m) { ConnectorError::auth(msg) } else { ConnectorError::permanent(msg) });
+    }
+    let m = field("Note").or_else(|| field("Information"))?;
+    let msg = snippet(&m);
+    Some(if is_limit(&m) || (obj.contains_key("Note") && !is_auth(&m)) {
+        let wait = lower(&m).contains("per minute").then(|| std::time::Duration::from_secs(60));
+        ConnectorError::rate_limited(format!("Alpha Vantage rate limit: {msg}")).with_retry_after(wait)
+    } else if is_auth(&m) || lower(&m).contains("premium endpoint") {
+        ConnectorError::auth(format!("Alpha Vantage refused the key: {msg}"))
+    } else {
+        ConnectorError::rate_limited(format!("Alpha Vantage notice: {msg}"))
+    })
+}
+
+/// The configured key, and any "API key as XXXX" the upstream quotes, replaced.
+fn scrub(s: &str, ctx: &Context) -> String {
+    let mut out = match ctx.api_key.filter(|k| !k.is_empty()) {
+        Some(k) => s.replace(k, "[redacted]"),
+        None => s.to_owned(),
+    };
+    if let Some(i) = out.find("API key as ") {
+        let start = i + "API key as ".len();
+        let end = out[start..].find(|c: char| c.is_whitespace()).map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "[redacted]");
+    }
+    out
+}
+
+fn scrub_err(mut e: ConnectorError, ctx: &Context) -> ConnectorError {
+    e.message = scrub(&e.message, ctx);
+    e
+}
+
+/// A field of an Alpha Vantage object by its name without the `"05. "` ordinal.
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.iter().find(|(k, _)| bare(k) == name).map(|(_, v)| v)
+}
+
+fn bare(key: &str) -> &str {
+    key.split_once(". ").map_or(key, |(n, rest)| if n.chars().all(|c| c.is_ascii_digit()) { rest } else { key })
+}
+
+fn num(obj: &Map<String, Value>, name: &str) -> Option<f64> {
+    field(obj, name).and_then(text::json_number)
+}
+
+fn quote(obj: &Map<String, Value>, symbol: &str) -> Result<Quote, ConnectorError> {
+    let Some(q) = obj.get("Global Quote").and_then(Value::as_object) else {
+        return Err(ConnectorError::transient("Alpha Vantage body has no `Global Quote`"));
+    };
+    if q.is_empty() {
+        return Err(ConnectorError::permanent(format!("Alpha Vantage has no quote for `{symbol}` (unknown symbol?)")));
+    }
+    Ok(Quote {
+        source: "alpha_vantage".into(),
+        symbol: field(q, "symbol").and_then(Value::as_str).map(text::clean).unwrap_or_else(|| symbol.to_owned()),
+        price: num(q, "price"),
+        open: num(q, "open"),
+        high: num(q, "high"),
+        low: num(q, "low"),
+        volume: num(q, "volume"),
+        latest_trading_day: field(q, "latest trading day").and_then(Value::as_str).and_then(text::date),
+        previous_close: num(q, "previous close"),
+        change: num(q, "change"),
+        change_percent: num(q, "change percent"),
+    })
+}
+
+fn series(obj: &Map<String, Value>, function: &str, symbol: &str) -> Result<Vec<Record>, ConnectorError> {
+    let meta = obj.get("Meta Data").and_then(Value::as_object);
+    let Some(points) =
+        obj.iter().find(|(k, v)| k.as_str() != "Meta Data" && v.is_object()).and_then(|(_, v)| v.as_object())
+    else {
+        return Err(ConnectorError::transient("Alpha Vantage body has no time series"));
+    };
+    let meta_str = |name: &str| meta.and_then(|m| field(m, name)).and_then(Value::as_str);
+    let eastern = meta_str("Time Zone").is_some_and(|z| z.contains("Eastern") || z.contains("New_York"));
+    let symbol = meta_str("Symbol").map(text::clean).unwrap_or_else(|| symbol.to_owned());
+    let interval = match SERIES.iter().find(|(f, _)| *f == function) {
+        Some((_, "")) | None => meta_str("Interval").map(str::to_owned),
+        Some((_, i)) => Some((*i).to_owned()),
+    };
+    let mut bars: Vec<PriceBar> = points
+        .iter()
+        .filter_map(|(when, v)| {
+            let bar = v.as_object()?;
+            Some(PriceBar {
+                source: "alpha_vantage".into(),
+                symbol: symbol.clone(),
+                time: local_time(when, eastern)?,
+                open: num(bar, "open"),
+                high: num(bar, "high"),
+                low: num(bar, "low"),
+                close: num(bar, "close"),
+                volume: num(bar, "volume"),
+                interval: interval.clone(),
+            })
+        })
+        .collect();
+    bars.sort_by_key(|b| b.time);
+    Ok(bars.into_iter().map(Record::PriceBar).collect())
+}
+
+/// A series key (`2017-08-11` or `2017-12-18 14:56:00`) in the series' zone, as UTC.
+fn local_time(s: &str, eastern: bool) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
+        .ok()
+        .or_else(|| text::date(s).and_then(|d| d.and_hms_opt(0, 0, 0)))?;
+    let offset = if eastern { eastern_offset_hours(naive) } else { 0 };
+    Some(Utc.from_utc_datetime(&naive.checked_sub_signed(Duration::hours(offset))?))
+}
+
+/// UTC offset of US Eastern time at a local wall-clock time (−4 in daylight time, else −5):
+/// since 2007 DST runs from the second Sunday of March to the first Sunday of November, from
+/// 1987 to 2006 from the first Sunday of April to the last Sunday of October, both at 02:00.
+pub(crate) fn eastern_offset_hours(local: NaiveDateTime) -> i64 {
+    let y = local.year();
+    let sunday = |month: u32, n: u8| NaiveDate::from_weekday_of_month_opt(y, month, Weekday::Sun, n);
+    let last_sunday_oct = || {
+        NaiveDate::from_ymd_opt(y, 10, 31)
+            .and_then(|d| d.checked_sub_signed(Duration::days(i64::from(d.weekday().num_days_from_sunday()))))
+    };
+    let (start, end) = if y >= 2007 { (sunday(3, 2), sunday(11, 1)) } else { (sunday(4, 1), last_sunday_oct()) };
+    let at2 = |d: Option<NaiveDate>| d.and_then(|d| d.and_hms_opt(2, 0, 0));
+    match (at2(start), at2(end)) {
+        (Some(s), Some(e)) if local >= s && local < e => -4,
+        _ => -5,
     }
 }

@@ -1,16 +1,48 @@
-//! crossref connector (being written).
+//! CrossRef: the REST API `/works` (search) and `/works/{doi}` (one work), JSON.
+//!
+//! Docs: <https://api.crossref.org/swagger-ui/index.html> and
+//! <https://www.crossref.org/documentation/retrieve-metadata/rest-api/tips-for-using-the-crossref-rest-api/>.
+//! No key. Callers who identify themselves (a `mailto` parameter, or `mailto:` in the
+//! User-Agent) go to the "polite" pool — 10 requests/s in the recorded `X-Rate-Limit-*` headers
+//! against 5/s in the public pool; both are sent once `APIARY_CONTACT_EMAIL` is set. A configured
+//! key is sent as a Metadata Plus token (`Crossref-Plus-API-Token: Bearer ...`, a secret header).
+//!
+//! Paging: `rows` (default 20, at most 1000) is the page size. A fetch makes one request unless
+//! `cursor` is given (`cursor=*` to start deep paging); then it follows `message.next-cursor` while
+//! pages come back full, up to the worker's page bound.
+//!
+//! Quirks: the envelope is `{"status":"ok","message-type":"work-list"|"work","message":...}`.
+//! Errors are mixed: an unknown DOI gives **404 `text/plain` "Resource not found."** (not JSON); a
+//! bad cursor gives 404 JSON `resource-failure`/`cursor-invalid`; bad parameters give 400 JSON
+//! `validation-failure` with a list of messages. All three are permanent. Abstracts are JATS XML
+//! fragments; records carry them as plain single-spaced text. Dates are `date-parts` arrays that
+//! may hold only a year, or `[[null]]`.
 
-use crate::params::Param;
-use crate::{Connector, ConnectorError, Context, Group, Page, Params, Request, Response};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::Value;
+
+use crate::params::{self, Param, ParamError, Params};
+use crate::record::{Paper, Record};
+use crate::text::{clean, clean_opt};
+use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+
+/// CrossRef's own default page size.
+const DEFAULT_ROWS: u64 = 20;
+/// CrossRef's largest page.
+const MAX_ROWS: u64 = 1000;
+
+/// Characters escaped in a DOI path segment; `/` stays as it is (CrossRef expects it raw).
+const DOI_PATH: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
 
 pub struct Crossref;
 
 static PARAMS: [Param; 5] = [
-    Param::optional("query", ""),
-    Param::optional("filter", ""),
-    Param::optional("rows", ""),
-    Param::optional("cursor", ""),
-    Param::optional("doi", ""),
+    Param::optional("query", "free-text search over titles, authors, ISSNs, etc."),
+    Param::optional("filter", "CrossRef filters, e.g. from-pub-date:2020-01-01,type:journal-article"),
+    Param::optional("rows", "works per page (default 20, at most 1000)"),
+    Param::optional("cursor", "deep paging: `*` to start, then follows next-cursor while pages are full"),
+    Param::optional("doi", "one work by DOI (instead of a search); any of 10.x/y, doi:10.x/y, https://doi.org/10.x/y"),
 ];
 
 impl Connector for Crossref {
@@ -18,7 +50,7 @@ impl Connector for Crossref {
         "crossref"
     }
     fn describe(&self) -> &'static str {
-        "crossref"
+        "CrossRef DOI metadata for scholarly works (REST /works)"
     }
     fn group(&self) -> Group {
         Group::Research
@@ -26,10 +58,267 @@ impl Connector for Crossref {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    fn start(&self, _ctx: &Context, _p: &Params) -> Result<Request, ConnectorError> {
-        Err(ConnectorError::config("crossref is not available yet"))
+    /// No key is needed (a Metadata Plus token is used if configured); identification is sent when configured.
+    fn requires_key(&self) -> bool {
+        false
     }
-    fn read(&self, _ctx: &Context, _p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        Err(resp.status_error())
+    fn requires_contact(&self) -> bool {
+        false
     }
+
+    fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
+        if let Some(doi) = p.get("doi") {
+            if ["query", "filter", "rows", "cursor"].iter().any(|k| p.contains_key(*k)) {
+                return Err(ParamError::invalid("doi", "a DOI lookup takes no query, filter, rows or cursor"));
+            }
+            let doi = canonical_doi(doi)?;
+            p.insert("doi".into(), doi);
+            return Ok(());
+        }
+        if !p.contains_key("query") && !p.contains_key("filter") {
+            return Err(ParamError::invalid("query", "one of query, filter or doi is required"));
+        }
+        if let Some(n) = params::number(p, "rows")?
+            && (n == 0 || n > MAX_ROWS)
+        {
+            return Err(ParamError::invalid("rows", format!("must be 1..={MAX_ROWS}")));
+        }
+        if let Some(f) = p.get("filter") {
+            let f = f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(",");
+            p.insert("filter".into(), f);
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
+        if let Some(doi) = p.get("doi") {
+            let path = utf8_percent_encode(doi, DOI_PATH);
+            return Ok(identify(ctx, Request::get(format!("{}/works/{path}", ctx.base_url))));
+        }
+        Ok(list_request(ctx, p, p.get("cursor").map(String::as_str)))
+    }
+
+    fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
+        if resp.status == 429 || resp.status >= 500 {
+            return Err(resp.status_error());
+        }
+        let body: Value = match serde_json::from_slice(resp.body) {
+            Ok(v) => v,
+            Err(e) if resp.is_success() => {
+                return Err(ConnectorError::transient(format!("unreadable CrossRef JSON: {e}")));
+            }
+            // 404 text/plain "Resource not found." and other non-JSON refusals.
+            Err(_) => return Err(resp.status_error()),
+        };
+        let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+        if status != "ok" {
+            return Err(refusal(&body, resp));
+        }
+        if !resp.is_success() {
+            return Err(resp.status_error());
+        }
+        let message = body.get("message").unwrap_or(&Value::Null);
+        match body.get("message-type").and_then(Value::as_str) {
+            Some("work") => Ok(Page::last(paper(message).into_iter().collect())),
+            Some("work-list") => {
+                let items = message.get("items").and_then(Value::as_array).ok_or_else(|| {
+                    ConnectorError::transient("CrossRef work-list without items")
+                })?;
+                let records: Vec<Record> = items.iter().filter_map(paper).collect();
+                let next = next_page(ctx, p, req, message, items.len());
+                Ok(Page { records, next })
+            }
+            other => Err(ConnectorError::transient(format!("unexpected CrossRef message-type {other:?}"))),
+        }
+    }
+}
+
+fn rows(p: &Params) -> u64 {
+    p.get("rows").and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_ROWS)
+}
+
+fn list_request(ctx: &Context, p: &Params, cursor: Option<&str>) -> Request {
+    let mut req = Request::get(format!("{}/works", ctx.base_url));
+    for name in ["query", "filter"] {
+        if let Some(v) = p.get(name) {
+            req = req.query(name, v.clone());
+        }
+    }
+    req = req.query("rows", rows(p).to_string());
+    if let Some(c) = cursor {
+        req = req.query("cursor", c);
+    }
+    identify(ctx, req)
+}
+
+/// Deep paging: only when the caller asked for a cursor, the page was full and a new cursor came.
+fn next_page(ctx: &Context, p: &Params, req: &Request, message: &Value, got: usize) -> Option<Request> {
+    let current = req.query_value("cursor")?;
+    let next = message.get("next-cursor").and_then(Value::as_str).filter(|c| !c.is_empty() && *c != current)?;
+    (got as u64 >= rows(p) && req.index + 1 < ctx.max_pages).then(|| list_request(ctx, p, Some(next)).after(req))
+}
+
+/// `mailto` and a User-Agent naming the contact (the polite pool); the Plus token as a secret.
+fn identify(ctx: &Context, mut req: Request) -> Request {
+    if let Some(email) = ctx.contact_email.map(str::trim).filter(|e| !e.is_empty()) {
+        req = req.query("mailto", email).header("User-Agent", format!("apiary/0.1 (mailto:{email})"));
+    }
+    if let Some(key) = ctx.api_key.filter(|k| !k.is_empty()) {
+        req = req.secret_header("Crossref-Plus-API-Token", &format!("Bearer {key}"));
+    }
+    req
+}
+
+/// A `{"status":"failed", "message-type": ..., "message": [{type, value, message}]}` body.
+fn refusal(body: &Value, resp: &Response) -> ConnectorError {
+    let kind = body.get("message-type").and_then(Value::as_str).unwrap_or("error");
+    let detail = match body.get("message") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|m| {
+                let text = m.get("message").and_then(Value::as_str).unwrap_or("");
+                match m.get("type").and_then(Value::as_str) {
+                    Some(t) => format!("{t}: {text}"),
+                    None => text.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let msg = format!("CrossRef refused the request ({kind}): {}", crate::text::snippet(&detail));
+    match resp.status {
+        401 | 403 => ConnectorError::auth(msg),
+        _ => ConnectorError::permanent(msg),
+    }
+}
+
+fn canonical_doi(raw: &str) -> Result<String, ParamError> {
+    let mut doi = raw.trim();
+    for prefix in ["https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:"] {
+        if let Some(head) = doi.get(..prefix.len()).filter(|h| h.eq_ignore_ascii_case(prefix)) {
+            doi = doi[head.len()..].trim();
+        }
+    }
+    if !doi.starts_with("10.") || !doi.contains('/') {
+        return Err(ParamError::invalid("doi", format!("`{raw}` is not a DOI (10.prefix/suffix)")));
+    }
+    // DOIs are case-insensitive: one canonical form, one dataset key.
+    Ok(doi.to_lowercase())
+}
+
+fn first_string(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::Array(list) => list.iter().filter_map(Value::as_str).map(strip_markup).find(|s| !s.is_empty()),
+        Value::String(s) => Some(strip_markup(s)).filter(|s| !s.is_empty()),
+        _ => None,
+    }
+}
+
+fn paper(w: &Value) -> Option<Record> {
+    let doi = w.get("DOI").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())?.to_owned();
+    let authors = w
+        .get("author")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(author).collect())
+        .unwrap_or_default();
+    let published = ["published", "issued", "published-print", "published-online"]
+        .iter()
+        .find_map(|k| w.get(*k).and_then(date_parts));
+    let updated = w
+        .get("deposited")
+        .and_then(|d| d.get("date-time"))
+        .and_then(Value::as_str)
+        .and_then(crate::text::timestamp);
+    let categories = w
+        .get("subject")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).map(clean).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let pdf_url = w.get("link").and_then(Value::as_array).and_then(|links| {
+        links
+            .iter()
+            .find(|l| l.get("content-type").and_then(Value::as_str) == Some("application/pdf"))
+            .and_then(|l| l.get("URL").and_then(Value::as_str))
+            .map(str::to_owned)
+    });
+    Some(Record::Paper(Paper {
+        source: "crossref".into(),
+        id: doi.clone(),
+        title: first_string(w, "title").unwrap_or_default(),
+        authors,
+        published,
+        updated,
+        abstract_text: w.get("abstract").and_then(Value::as_str).map(jats_abstract).filter(|s| !s.is_empty()),
+        url: w.get("URL").and_then(Value::as_str).map(str::to_owned).or_else(|| Some(format!("https://doi.org/{doi}"))),
+        doi: Some(doi),
+        categories,
+        venue: first_string(w, "container-title"),
+        pdf_url,
+    }))
+}
+
+fn author(a: &Value) -> Option<String> {
+    let part = |k: &str| clean_opt(a.get(k).and_then(Value::as_str));
+    match (part("given"), part("family")) {
+        (Some(g), Some(f)) => Some(format!("{g} {f}")),
+        (None, Some(f)) => Some(f),
+        (g, None) => part("name").or(g),
+    }
+}
+
+/// `{"date-parts": [[2020, 11, 13]]}`, `[[2020]]` or `[[null]]`.
+fn date_parts(d: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let parts = d.get("date-parts")?.as_array()?.first()?.as_array()?;
+    let num = |i: usize| parts.get(i).and_then(Value::as_i64);
+    let year = i32::try_from(num(0)?).ok()?;
+    let month = num(1).and_then(|m| u32::try_from(m).ok()).unwrap_or(1);
+    let day = num(2).and_then(|d| u32::try_from(d).ok()).unwrap_or(1);
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day).or_else(|| chrono::NaiveDate::from_ymd_opt(year, 1, 1))?;
+    Some(chrono::TimeZone::from_utc_datetime(&chrono::Utc, &date.and_hms_opt(0, 0, 0)?))
+}
+
+/// A JATS abstract as plain text, without a leading "Abstract" heading.
+fn jats_abstract(raw: &str) -> String {
+    let text = strip_markup(raw);
+    let starts_with_title = raw.trim_start().starts_with("<jats:title") || raw.trim_start().starts_with("<title");
+    match text.strip_prefix("Abstract ") {
+        Some(rest) if starts_with_title => rest.to_owned(),
+        _ => text,
+    }
+}
+
+/// Tags removed (block tags become a space, inline ones vanish), the XML entities decoded, and
+/// the result single-spaced.
+fn strip_markup(raw: &str) -> String {
+    const BLOCK: [&str; 8] = ["p", "title", "sec", "list", "list-item", "br", "label", "def"];
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            // A lone '<' is text.
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let tag = &rest[open + 1..open + close];
+        let name = tag.trim_start_matches('/').split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        let local = name.rsplit(':').next().unwrap_or(name);
+        if BLOCK.contains(&local) {
+            out.push(' ');
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    let decoded = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    clean(&decoded)
 }

@@ -1,15 +1,54 @@
-//! reddit connector (being written).
+//! Reddit: subreddit listings `/r/{subreddit}/{sort}.json`, JSON.
+//!
+//! Docs: <https://www.reddit.com/dev/api/#GET_hot> (listings), rules at
+//! <https://github.com/reddit-archive/reddit/wiki/API>. Reddit wants a descriptive User-Agent and
+//! at most one request every two seconds from anonymous or bot-like callers; the User-Agent names
+//! `APIARY_CONTACT_EMAIL` when it is set. Auth is optional: without a key the listing is fetched
+//! anonymously; a configured key is taken as an OAuth2 bearer token (obtained elsewhere from
+//! `/api/v1/access_token`) and sent as `Authorization: Bearer`. Tokens only work on
+//! `oauth.reddit.com`, so with a key a base URL of `https://www.reddit.com` is switched to it
+//! (any other base, such as a test fake, is kept).
+//!
+//! Paging is a cursor: `after` (the fullname of the last post) with `limit` at most 100 a request
+//! and `count` (posts already seen). `limit` here is the total wanted (default 25, at most 1000,
+//! the depth of a listing), fetched in pages of 100, bounded by the worker's page limit.
+//!
+//! Quirks: a 429 can come as an HTML page ("whoa there, pardner!") with `retry-after`, whose text
+//! also says "please wait N second(s)"; rate-limited either way (the wait: `retry-after`, else
+//! that text, else `x-ratelimit-reset`). Other errors are tiny JSON bodies
+//! `{"message":"Forbidden","error":403}`: 401 is a bad token (auth), 403 a private, quarantined or
+//! banned subreddit (permanent: the upstream is healthy and the question cannot be answered),
+//! 404 unknown (permanent). An HTML 403 is a network-policy block of the caller (auth). An unknown
+//! subreddit may also be redirected to subreddit search, whose listing holds `t5` (subreddit)
+//! children instead of `t3` posts: permanent. `raw_json=1` is always sent so text arrives
+//! unescaped; should a body still carry escaped text (no `raw_json`), it is unescaped here.
+//! The record id is the post's fullname (`t3_48fbm9`).
 
-use crate::params::Param;
-use crate::{Connector, ConnectorError, Context, Group, Page, Params, Request, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::guardian::unescape_html;
+use crate::params::{self, Param, ParamError, Params};
+use crate::record::{Article, Record};
+use crate::text::{clean, epoch, snippet};
+use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+
+/// Most posts reddit returns per request.
+const PAGE_SIZE: u64 = 100;
+/// Reddit's own default, used when `limit` is not given.
+const DEFAULT_LIMIT: u64 = 25;
+/// Listings end about 1000 posts deep.
+const LIMIT_CAP: u64 = 1000;
+const SORTS: [&str; 5] = ["hot", "new", "top", "rising", "controversial"];
+const USER_AGENT: &str = "apiary/0.1";
 
 pub struct Reddit;
 
 static PARAMS: [Param; 4] = [
-    Param::optional("subreddit", ""),
-    Param::optional("sort", ""),
-    Param::optional("limit", ""),
-    Param::optional("t", ""),
+    Param::required("subreddit", "subreddit name (askreddit, r/askreddit) or several joined with + (news+worldnews)"),
+    Param::optional("sort", "hot (default), new, top, rising or controversial"),
+    Param::optional("limit", "posts to fetch, 1..=1000, in requests of 100 (default 25)"),
+    Param::optional("t", "time window for top/controversial: hour, day, week, month, year or all"),
 ];
 
 impl Connector for Reddit {
@@ -17,7 +56,7 @@ impl Connector for Reddit {
         "reddit"
     }
     fn describe(&self) -> &'static str {
-        "reddit"
+        "Reddit subreddit listings (posts)"
     }
     fn group(&self) -> Group {
         Group::News
@@ -25,10 +64,226 @@ impl Connector for Reddit {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    fn start(&self, _ctx: &Context, _p: &Params) -> Result<Request, ConnectorError> {
-        Err(ConnectorError::config("reddit is not available yet"))
+
+    fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
+        if let Some(v) = p.get_mut("subreddit") {
+            let name = v.trim().trim_start_matches('/');
+            let name = name.strip_prefix("r/").or_else(|| name.strip_prefix("R/")).unwrap_or(name);
+            *v = name.trim_end_matches('/').to_ascii_lowercase();
+            let ok = !v.is_empty()
+                && v.split('+').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            if !ok {
+                return Err(ParamError::invalid("subreddit", format!("`{v}` is not a subreddit name")));
+            }
+        }
+        for name in ["sort", "t"] {
+            if let Some(v) = p.get_mut(name) {
+                *v = v.to_ascii_lowercase();
+            }
+        }
+        params::one_of(p, "sort", &SORTS)?;
+        params::one_of(p, "t", &["hour", "day", "week", "month", "year", "all"])?;
+        if p.contains_key("t") && !matches!(p.get("sort").map(String::as_str), Some("top" | "controversial")) {
+            return Err(ParamError::invalid("t", "applies only to sort=top or sort=controversial"));
+        }
+        // The default sort is left implicit so that both spellings share one dataset key.
+        if p.get("sort").is_some_and(|s| s == "hot") {
+            p.remove("sort");
+        }
+        match params::number(p, "limit")? {
+            Some(n) if n == 0 || n > LIMIT_CAP => Err(ParamError::invalid("limit", format!("must be 1..={LIMIT_CAP}"))),
+            _ => Ok(()),
+        }
     }
-    fn read(&self, _ctx: &Context, _p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        Err(resp.status_error())
+
+    fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
+        let mut req = page_request(ctx, p, None, 0);
+        if let Some(token) = ctx.api_key.filter(|k| !k.trim().is_empty()) {
+            req = req.secret_header("Authorization", &format!("Bearer {}", token.trim()));
+        }
+        Ok(req)
     }
+
+    fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
+        if resp.status == 429 {
+            let wait = resp.retry_after().or_else(|| wait_from_text(&resp.text())).or_else(|| window_reset(resp));
+            return Err(
+                ConnectorError::rate_limited(format!("reddit HTTP 429: {}", summary_of(resp))).with_retry_after(wait)
+            );
+        }
+        let body: Body = match serde_json::from_slice(resp.body) {
+            Ok(body) => body,
+            Err(e) if resp.is_success() => {
+                return Err(ConnectorError::transient(format!("unreadable reddit body: {e}")));
+            }
+            Err(_) if resp.status == 403 => {
+                return Err(ConnectorError::auth(format!(
+                    "reddit blocked the request (HTTP 403 page: {}); set APIARY_CONTACT_EMAIL for a descriptive User-Agent or configure an OAuth token",
+                    summary_of(resp)
+                )));
+            }
+            Err(_) => return Err(resp.status_error()),
+        };
+        if !resp.is_success() || body.error.is_some() {
+            return Err(classify(resp, &body));
+        }
+        let (Some("Listing"), Some(data)) = (body.kind.as_deref(), body.data) else {
+            return Err(ConnectorError::transient(format!(
+                "reddit answered without a listing: {}",
+                snippet(&resp.text())
+            )));
+        };
+        let children = data.children.unwrap_or_default();
+        if !children.is_empty() && children.iter().all(|c| c.kind.as_deref() == Some("t5")) {
+            return Err(ConnectorError::permanent(format!(
+                "no subreddit `{}`: reddit redirected to subreddit search",
+                p.get("subreddit").map(String::as_str).unwrap_or("")
+            )));
+        }
+        let escaped = req.query_value("raw_json") != Some("1");
+        let seen: u64 = req.query_value("count").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let remaining = wanted(p).saturating_sub(seen);
+        let got = children.len() as u64;
+        let records: Vec<Record> = children
+            .into_iter()
+            .filter(|c| c.kind.as_deref() == Some("t3"))
+            .filter_map(|c| post(&c.data, escaped))
+            .take(usize::try_from(remaining).unwrap_or(usize::MAX))
+            .collect();
+        let fetched = seen.saturating_add(got);
+        let after = data.after.filter(|a| !a.is_empty());
+        let next = match after {
+            Some(after) if got > 0 && fetched < wanted(p) && req.index + 1 < ctx.max_pages => {
+                Some(page_request(ctx, p, Some(&after), fetched).with_secrets_of(req).after(req))
+            }
+            _ => None,
+        };
+        Ok(Page { records, next })
+    }
+}
+
+fn wanted(p: &Params) -> u64 {
+    p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_LIMIT)
+}
+
+/// The API root: with a token, reddit's own www host becomes the OAuth host.
+fn root<'a>(ctx: &Context<'a>) -> &'a str {
+    let has_token = ctx.api_key.is_some_and(|k| !k.trim().is_empty());
+    match ctx.base_url {
+        "https://www.reddit.com" | "https://reddit.com" | "http://www.reddit.com" if has_token => {
+            "https://oauth.reddit.com"
+        }
+        base => base,
+    }
+}
+
+fn page_request(ctx: &Context, p: &Params, after: Option<&str>, seen: u64) -> Request {
+    let sub = p.get("subreddit").map(String::as_str).unwrap_or("");
+    let sort = p.get("sort").map(String::as_str).unwrap_or("hot");
+    let remaining = wanted(p).saturating_sub(seen);
+    let mut req = Request::get(format!("{}/r/{sub}/{sort}.json", root(ctx)))
+        .query("limit", remaining.clamp(1, PAGE_SIZE).to_string());
+    if let Some(t) = p.get("t") {
+        req = req.query("t", t.clone());
+    }
+    if let Some(after) = after {
+        req = req.query("after", after).query("count", seen.to_string());
+    }
+    let agent = match ctx.contact_email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => format!("{USER_AGENT} (by contact {email})"),
+        None => USER_AGENT.to_owned(),
+    };
+    req.query("raw_json", "1").header("User-Agent", agent)
+}
+
+/// A JSON error body, by HTTP status (or the `error` number when the status says success).
+fn classify(resp: &Response, body: &Body) -> ConnectorError {
+    let code = match resp.status {
+        200..=299 => body.error.as_ref().and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(400),
+        s => s,
+    };
+    let mut detail = body.message.clone().unwrap_or_else(|| "error".into());
+    if let Some(reason) = &body.reason {
+        detail = format!("{detail} ({reason})");
+    }
+    if let Some(Value::String(e)) = &body.error {
+        detail = format!("{detail} ({e})");
+    }
+    let message = format!("reddit HTTP {code}: {}", snippet(&detail));
+    match code {
+        401 => ConnectorError::auth(format!("{message}; the configured OAuth token is invalid or expired")),
+        403 => ConnectorError::permanent(format!("{message}; the subreddit is private, quarantined or banned")),
+        429 => ConnectorError::rate_limited(message).with_retry_after(resp.retry_after()),
+        _ => {
+            let by_status = ConnectorError::from_status(code, &detail).with_retry_after(resp.retry_after());
+            ConnectorError { message, ..by_status }
+        }
+    }
+}
+
+/// "please wait 4 second(s)" in reddit's HTML throttle page.
+fn wait_from_text(text: &str) -> Option<std::time::Duration> {
+    let at = text.find("please wait ")? + "please wait ".len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().map(std::time::Duration::from_secs)
+}
+
+/// `x-ratelimit-reset`: seconds until reddit's rate window starts over.
+fn window_reset(resp: &Response) -> Option<std::time::Duration> {
+    let secs: f64 = resp.header("x-ratelimit-reset")?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs(secs.ceil() as u64))
+}
+
+/// A short, tag-free summary of an error body for messages.
+fn summary_of(resp: &Response) -> String {
+    let text = resp.text();
+    let plain = if text.trim_start().starts_with('<') { crate::guardian::html_to_text(&text) } else { clean(&text) };
+    snippet(&plain)
+}
+
+fn post(d: &Value, escaped: bool) -> Option<Record> {
+    let s = |name: &str| d.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let text = |name: &str| s(name).map(|v| clean(&if escaped { unescape_html(v) } else { v.to_owned() }));
+    let id = s("name").map(str::to_owned).or_else(|| s("id").map(|id| format!("t3_{id}")))?;
+    let permalink = s("permalink").map(absolute);
+    let url = s("url").map(|u| absolute(&if escaped { unescape_html(u) } else { u.to_owned() })).or(permalink);
+    let published =
+        d.get("created_utc").and_then(Value::as_f64).filter(|t| t.is_finite()).and_then(|t| epoch(t as i64, false));
+    Some(Record::Article(Article {
+        source: "reddit".into(),
+        id,
+        title: text("title").unwrap_or_default(),
+        url,
+        published,
+        author: s("author").filter(|a| *a != "[deleted]" && *a != "[removed]").map(str::to_owned),
+        summary: text("selftext").filter(|t| !t.is_empty()),
+        outlet: s("subreddit").map(str::to_owned),
+    }))
+}
+
+/// Reddit's relative links (`/r/...`) made absolute.
+fn absolute(link: &str) -> String {
+    if link.starts_with('/') { format!("https://www.reddit.com{link}") } else { link.to_owned() }
+}
+
+#[derive(Deserialize)]
+struct Body {
+    kind: Option<String>,
+    data: Option<Listing>,
+    message: Option<String>,
+    error: Option<Value>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    children: Option<Vec<Child>>,
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Child {
+    kind: Option<String>,
+    #[serde(default)]
+    data: Value,
 }

@@ -1,13 +1,58 @@
-//! sec_edgar connector (being written).
+//! SEC EDGAR: the `data.sec.gov` JSON APIs — company submissions and XBRL company facts.
+//!
+//! Docs: <https://www.sec.gov/search-filings/edgar-application-programming-interfaces> and the
+//! fair-access rules at <https://www.sec.gov/os/accessing-edgar-data>. No key, but every caller
+//! must declare itself with a `User-Agent` naming a contact e-mail, so this connector refuses to
+//! build a request without `APIARY_CONTACT_EMAIL` (a [`ErrorClass::Config`] failure) and sends
+//! `User-Agent: apiary/0.1 (contact: EMAIL)`. The limit is 10 requests/s per client, fleet-wide;
+//! going over gets the IP throttled for about 10 minutes.
+//!
+//! Endpoints (`endpoint` parameter):
+//! - `submissions` (default): `/submissions/CIK##########.json`. Filings come as parallel column
+//!   arrays under `filings.recent` (at least the last year, up to 1000 filings); each index becomes
+//!   one [`Filing`] whose `document_url` points at the primary document in the archive
+//!   (`https://www.sec.gov/Archives/edgar/data/{cik}/{accession without dashes}/{document}`).
+//!   Older filings listed in `filings.files[]` (extra JSON pages) are not followed: one dataset is
+//!   one request.
+//! - `companyfacts`: `/api/xbrl/companyfacts/CIK##########.json`, nested
+//!   `facts.{taxonomy}.{concept}.units.{unit}[]`; every reported value becomes one [`Fact`]. The
+//!   body can exceed 1 MB and yield tens of thousands of facts for a large filer.
+//!
+//! `cik` is accepted in any usual form (`320193`, `0000320193`, `CIK0000320193`) and canonicalised
+//! to ten digits, so equal questions share one dataset key; `endpoint=submissions` is the default
+//! and is dropped from the key.
+//!
+//! Quirks and classification: errors are not JSON. An unknown CIK gives **404 `application/xml`**
+//! with an S3 `NoSuchKey` error (permanent). An S3 `AccessDenied` 403 is what the archive answers
+//! for an object that does not exist (S3 hides existence without list rights), so it is
+//! permanent too — not an auth failure. Identification and throttling come as HTML pages instead:
+//! "Undeclared Automated Tool" (auth: the User-Agent was refused) and "Request Rate Threshold
+//! Exceeded" (rate limited, with a 10-minute wait unless `Retry-After` says otherwise), both at
+//! 403. Truncated or unparseable success bodies are transient.
+//!
+//! [`ErrorClass::Config`]: crate::ErrorClass::Config
+//! [`Filing`]: crate::record::Filing
+//! [`Fact`]: crate::record::Fact
 
-use crate::params::Param;
-use crate::{Connector, ConnectorError, Context, Group, Page, Params, Request, Response};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::params::{self, Param, ParamError, Params};
+use crate::record::{Fact, Filing, Record};
+use crate::text::{clean, clean_opt, date, json_number, snippet};
+use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+
+/// Where the archive documents live (not under `data.sec.gov`).
+const ARCHIVE_ROOT: &str = "https://www.sec.gov/Archives/edgar/data";
+/// How long SEC throttles an IP that went over the limit, when it does not say.
+const THROTTLE_WAIT: Duration = Duration::from_secs(600);
 
 pub struct SecEdgar;
 
 static PARAMS: [Param; 2] = [
-    Param::optional("cik", ""),
-    Param::optional("endpoint", ""),
+    Param::required("cik", "company CIK in any form: 320193, 0000320193 or CIK0000320193"),
+    Param::optional("endpoint", "submissions (filings, the default) or companyfacts (XBRL facts)"),
 ];
 
 impl Connector for SecEdgar {
@@ -15,7 +60,7 @@ impl Connector for SecEdgar {
         "sec_edgar"
     }
     fn describe(&self) -> &'static str {
-        "sec_edgar"
+        "SEC EDGAR company filings and XBRL facts (data.sec.gov)"
     }
     fn group(&self) -> Group {
         Group::Government
@@ -23,10 +68,236 @@ impl Connector for SecEdgar {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    fn start(&self, _ctx: &Context, _p: &Params) -> Result<Request, ConnectorError> {
-        Err(ConnectorError::config("sec_edgar is not available yet"))
+    fn requires_contact(&self) -> bool {
+        true
     }
-    fn read(&self, _ctx: &Context, _p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        Err(resp.status_error())
+
+    fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
+        if let Some(raw) = p.get("cik") {
+            let cik = canonical_cik(raw)?;
+            p.insert("cik".into(), cik);
+        }
+        if let Some(e) = p.get("endpoint") {
+            let e = e.to_ascii_lowercase();
+            p.insert("endpoint".into(), e);
+        }
+        params::one_of(p, "endpoint", &["submissions", "companyfacts"])?;
+        if p.get("endpoint").map(String::as_str) == Some("submissions") {
+            p.remove("endpoint");
+        }
+        Ok(())
     }
+
+    fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
+        let contact = ctx.require_contact("SEC EDGAR")?;
+        let cik = p.get("cik").ok_or_else(|| ConnectorError::permanent("sec_edgar needs a cik"))?;
+        let cik = canonical_cik(cik).map_err(|e| ConnectorError::permanent(e.to_string()))?;
+        let req = match Endpoint::of(p) {
+            Endpoint::Submissions => {
+                Request::get(format!("{}/submissions/CIK{cik}.json", ctx.base_url)).step("submissions")
+            }
+            Endpoint::CompanyFacts => {
+                Request::get(format!("{}/api/xbrl/companyfacts/CIK{cik}.json", ctx.base_url)).step("companyfacts")
+            }
+        };
+        Ok(req
+            .header("User-Agent", format!("apiary/0.1 (contact: {})", contact.trim()))
+            .header("Accept", "application/json"))
+    }
+
+    fn read(&self, _ctx: &Context, p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
+        if !resp.is_success() {
+            return Err(failure(resp));
+        }
+        let body: Value = match serde_json::from_slice(resp.body) {
+            Ok(v) => v,
+            // An SEC notice served with a 2xx is still a notice; anything else is a broken body.
+            Err(_) if is_notice(&resp.text()) => return Err(failure(resp)),
+            Err(e) => return Err(ConnectorError::transient(format!("unreadable SEC JSON: {e}"))),
+        };
+        let cik = p
+            .get("cik")
+            .and_then(|c| canonical_cik(c).ok())
+            .or_else(|| body.get("cik").and_then(cik_of_json))
+            .unwrap_or_default();
+        let records = match Endpoint::of(p) {
+            Endpoint::CompanyFacts => facts(&cik, &body)?,
+            Endpoint::Submissions => filings(&cik, &body)?,
+        };
+        Ok(Page::last(records))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Submissions,
+    CompanyFacts,
+}
+
+impl Endpoint {
+    fn of(p: &Params) -> Self {
+        match p.get("endpoint").map(String::as_str) {
+            Some("companyfacts") => Endpoint::CompanyFacts,
+            _ => Endpoint::Submissions,
+        }
+    }
+}
+
+/// A CIK as ten digits: `CIK320193`, `0000320193` and `320193` are the same company.
+pub fn canonical_cik(raw: &str) -> Result<String, ParamError> {
+    let s = raw.trim();
+    let s = match s.get(..3) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("cik") => {
+            s.get(3..).unwrap_or_default().trim_start_matches([':', ' ', '-'])
+        }
+        _ => s,
+    };
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParamError::invalid("cik", format!("`{raw}` is not a CIK (digits, e.g. 320193)")));
+    }
+    let digits = s.trim_start_matches('0');
+    if digits.is_empty() || digits.len() > 10 {
+        return Err(ParamError::invalid("cik", format!("`{raw}` is not a CIK (1 to 10 digits, not zero)")));
+    }
+    Ok(format!("{digits:0>10}"))
+}
+
+/// The `cik` field of a body: a zero-padded string in submissions, a bare number in companyfacts.
+fn cik_of_json(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => canonical_cik(s).ok(),
+        Value::Number(n) => n.as_u64().and_then(|n| canonical_cik(&n.to_string()).ok()),
+        _ => None,
+    }
+}
+
+/// `filings.recent` (parallel column arrays) as one filing per accession number.
+fn filings(cik: &str, body: &Value) -> Result<Vec<Record>, ConnectorError> {
+    let recent = body
+        .pointer("/filings/recent")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ConnectorError::transient("SEC submissions body has no filings.recent"))?;
+    let empty = Vec::new();
+    let column = |name: &str| recent.get(name).and_then(Value::as_array).unwrap_or(&empty);
+    let accessions = column("accessionNumber");
+    let (forms, filed, reported) = (column("form"), column("filingDate"), column("reportDate"));
+    let (documents, descriptions) = (column("primaryDocument"), column("primaryDocDescription"));
+    let cell = |col: &Vec<Value>, i: usize| {
+        col.get(i).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    };
+    let cik_number = cik.trim_start_matches('0');
+    let mut records = Vec::with_capacity(accessions.len());
+    for i in 0..accessions.len() {
+        let Some(accession) = cell(accessions, i) else { continue };
+        let document_url =
+            cell(documents, i).map(|doc| format!("{ARCHIVE_ROOT}/{cik_number}/{}/{doc}", accession.replace('-', "")));
+        records.push(Record::Filing(Filing {
+            source: "sec_edgar".into(),
+            cik: cik.to_owned(),
+            accession_number: accession,
+            form: cell(forms, i).map(|f| clean(&f)).unwrap_or_default(),
+            filed: cell(filed, i).as_deref().and_then(date),
+            report_date: cell(reported, i).as_deref().and_then(date),
+            document_url,
+            description: clean_opt(cell(descriptions, i).as_deref()),
+        }));
+    }
+    Ok(records)
+}
+
+/// `facts.{taxonomy}.{concept}.units.{unit}[]` as one fact per reported value.
+fn facts(cik: &str, body: &Value) -> Result<Vec<Record>, ConnectorError> {
+    let taxonomies = body
+        .get("facts")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ConnectorError::transient("SEC companyfacts body has no facts object"))?;
+    let mut records = Vec::new();
+    for (taxonomy, concepts) in taxonomies {
+        let Some(concepts) = concepts.as_object() else { continue };
+        for (concept, detail) in concepts {
+            let label = clean_opt(detail.get("label").and_then(Value::as_str));
+            let Some(units) = detail.get("units").and_then(Value::as_object) else { continue };
+            for (unit, values) in units {
+                for v in values.as_array().into_iter().flatten().filter(|v| v.is_object()) {
+                    let s = |name: &str| v.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+                    records.push(Record::Fact(Fact {
+                        source: "sec_edgar".into(),
+                        cik: cik.to_owned(),
+                        taxonomy: taxonomy.clone(),
+                        concept: concept.clone(),
+                        label: label.clone(),
+                        unit: unit.clone(),
+                        value: v.get("val").and_then(json_number),
+                        start: s("start").and_then(date),
+                        end: s("end").and_then(date),
+                        fiscal_year: v
+                            .get("fy")
+                            .and_then(|fy| fy.as_i64().or_else(|| fy.as_str()?.trim().parse().ok())),
+                        fiscal_period: s("fp").map(str::to_owned),
+                        form: s("form").map(str::to_owned),
+                        filed: s("filed").and_then(date),
+                        accession_number: s("accn").map(str::to_owned),
+                    }));
+                }
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Classify a failure body: S3 XML errors, SEC's HTML notices, or the bare status.
+fn failure(resp: &Response) -> ConnectorError {
+    let text = resp.text();
+    if resp.status == 429 || text.contains("Request Rate Threshold Exceeded") {
+        let wait = resp.retry_after().or(Some(THROTTLE_WAIT));
+        return ConnectorError::rate_limited(format!(
+            "HTTP {}: SEC request rate threshold exceeded (10 requests/s fleet-wide)",
+            resp.status
+        ))
+        .with_retry_after(wait);
+    }
+    if text.contains("Undeclared Automated Tool") {
+        return ConnectorError::auth(format!(
+            "HTTP {}: SEC refused the request as an undeclared automated tool; \
+             APIARY_CONTACT_EMAIL must be a real contact address",
+            resp.status
+        ));
+    }
+    if let Some(code) = xml_tag(&text, "Code") {
+        let message = xml_tag(&text, "Message").unwrap_or_default();
+        let key = xml_tag(&text, "Key").map(|k| format!(" ({k})")).unwrap_or_default();
+        let detail = snippet(&format!("{code}: {message}{key}"));
+        return match code {
+            "NoSuchKey" => ConnectorError::permanent(format!(
+                "HTTP {}: SEC has no such document, check the CIK: {detail}",
+                resp.status
+            )),
+            "AccessDenied" => ConnectorError::permanent(format!(
+                "HTTP {}: SEC has no such document (S3 answers AccessDenied for missing objects): {detail}",
+                resp.status
+            )),
+            "SlowDown" => ConnectorError::rate_limited(format!("HTTP {}: {detail}", resp.status))
+                .with_retry_after(resp.retry_after()),
+            "InternalError" | "ServiceUnavailable" => {
+                ConnectorError::transient(format!("HTTP {}: {detail}", resp.status))
+            }
+            _ => ConnectorError::from_status(resp.status, &detail).with_retry_after(resp.retry_after()),
+        };
+    }
+    resp.status_error()
+}
+
+/// Whether a body is one of SEC's error notices (HTML pages or S3 XML) rather than data.
+fn is_notice(text: &str) -> bool {
+    text.contains("Request Rate Threshold Exceeded")
+        || text.contains("Undeclared Automated Tool")
+        || xml_tag(text, "Code").is_some()
+}
+
+/// The text of the first `<name>...</name>` element, for the small S3 error documents.
+fn xml_tag<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let len = text.get(start..)?.find(&format!("</{name}>"))?;
+    text.get(start..start + len).map(str::trim)
 }

@@ -1,16 +1,51 @@
-//! semantic_scholar connector (being written).
+//! Semantic Scholar: the Graph API paper search (`/graph/v1/paper/search`) and paper details
+//! (`/graph/v1/paper/{paper_id}`), JSON.
+//!
+//! Docs: <https://api.semanticscholar.org/api-docs/graph>. The key is optional and goes in the
+//! `x-api-key` header (a secret). Without one, callers share a pool that answers **429** JSON
+//! (`{"message": "Too Many Requests...", "code": "429"}`) in bursts, even below the published
+//! limit; S2 staff advise backing off. With a key the introductory limit is 1 request/s.
+//!
+//! Paging: `offset`/`limit`; a page holds at most 100 papers and the body carries `total`,
+//! `offset` and `next` (absent on the last page). `limit` here is the number of papers the dataset
+//! wants (default 100, S2's own page default, so a default fetch is one request); more than 100
+//! are fetched page by page following `next`. Relevance search serves at most 1,000 results, so
+//! `offset + limit` may not exceed 1,000. Without `fields` S2 returns only ids and titles; this
+//! connector asks for the fields a paper record holds unless the caller names others.
+//!
+//! Quirks: errors are JSON with an `error` key — 404 `Paper with id 0 not found`, 404 `Title match
+//! not found`, 400 `Unrecognized or unsupported fields: [...]` (all permanent) — except a bad key,
+//! which gets a gateway-style 403 `{"message":"Forbidden"}` (auth). Batch bodies (a JSON array with
+//! `null` for unknown ids), `/paper/search/match` and `/paper/search/bulk` bodies are read too.
 
-use crate::params::Param;
-use crate::{Connector, ConnectorError, Context, Group, Page, Params, Request, Response};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::Value;
+
+use crate::params::{self, Param, ParamError, Params};
+use crate::record::{Paper, Record};
+use crate::text::{clean, clean_opt};
+use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+
+/// S2's page size cap and default.
+const PAGE_SIZE: u64 = 100;
+/// Relevance search serves at most this many results (offset + limit).
+const SEARCH_WINDOW: u64 = 1000;
+/// What a paper record holds, asked for when the caller names no fields.
+const DEFAULT_FIELDS: &str = "title,authors,abstract,year,publicationDate,externalIds,url,venue,journal,openAccessPdf,fieldsOfStudy";
+const API: &str = "/graph/v1";
+
+/// Escaped in a paper id path segment; `/` and `:` stay (`DOI:10.1093/mind/lix.236.433`).
+const ID_PATH: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
 
 pub struct SemanticScholar;
 
 static PARAMS: [Param; 5] = [
-    Param::optional("query", ""),
-    Param::optional("fields", ""),
-    Param::optional("limit", ""),
-    Param::optional("offset", ""),
-    Param::optional("paper_id", ""),
+    Param::optional("query", "plain-text paper search"),
+    Param::optional("fields", "comma-separated paper fields (default: those a paper record holds)"),
+    Param::optional("limit", "papers to fetch, paged by 100 (default 100; offset + limit at most 1000)"),
+    Param::optional("offset", "index of the first result (default 0)"),
+    Param::optional("paper_id", "one paper (instead of query): S2 id, DOI:..., ARXIV:..., PMID:..., CorpusId:..."),
 ];
 
 impl Connector for SemanticScholar {
@@ -18,7 +53,7 @@ impl Connector for SemanticScholar {
         "semantic_scholar"
     }
     fn describe(&self) -> &'static str {
-        "semantic_scholar"
+        "Semantic Scholar papers (Graph API search and paper details)"
     }
     fn group(&self) -> Group {
         Group::Research
@@ -26,10 +61,197 @@ impl Connector for SemanticScholar {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    fn start(&self, _ctx: &Context, _p: &Params) -> Result<Request, ConnectorError> {
-        Err(ConnectorError::config("semantic_scholar is not available yet"))
+    /// The key is optional (it raises the limit); S2 asks for no identification.
+    fn requires_key(&self) -> bool {
+        false
     }
-    fn read(&self, _ctx: &Context, _p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        Err(resp.status_error())
+    fn requires_contact(&self) -> bool {
+        false
     }
+
+    fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
+        params::exactly_one(p, &["query", "paper_id"])?;
+        if let Some(f) = p.get("fields") {
+            let mut fields: Vec<&str> = f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            fields.sort_unstable();
+            fields.dedup();
+            let fields = fields.join(",");
+            if fields.is_empty() {
+                p.remove("fields");
+            } else {
+                p.insert("fields".into(), fields);
+            }
+        }
+        if let Some(id) = p.get("paper_id") {
+            if p.contains_key("limit") || p.contains_key("offset") {
+                return Err(ParamError::invalid("paper_id", "limit and offset apply to a query only"));
+            }
+            let id = canonical_id(id);
+            p.insert("paper_id".into(), id);
+            return Ok(());
+        }
+        let limit = params::number(p, "limit")?.unwrap_or(PAGE_SIZE);
+        let offset = params::number(p, "offset")?.unwrap_or(0);
+        if limit == 0 || offset.saturating_add(limit) > SEARCH_WINDOW {
+            return Err(ParamError::invalid("limit", format!("limit must be 1.. and offset + limit at most {SEARCH_WINDOW}")));
+        }
+        if let Some(q) = p.get("query") {
+            let q = clean(q);
+            p.insert("query".into(), q);
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
+        let fields = p.get("fields").map_or(DEFAULT_FIELDS, String::as_str);
+        if let Some(id) = p.get("paper_id") {
+            let path = utf8_percent_encode(id, ID_PATH);
+            let req = Request::get(format!("{}{API}/paper/{path}", ctx.base_url)).step("paper").query("fields", fields);
+            return Ok(with_key(ctx, req));
+        }
+        Ok(search_request(ctx, p, first_offset(p), wanted(p)))
+    }
+
+    fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
+        let body: Value = match serde_json::from_slice(resp.body) {
+            Ok(v) => v,
+            Err(e) if resp.is_success() => {
+                return Err(ConnectorError::transient(format!("unreadable Semantic Scholar JSON: {e}")));
+            }
+            Err(_) => return Err(scrubbed(resp.status_error(), ctx)),
+        };
+        if !resp.is_success() {
+            let detail = ["error", "message"]
+                .iter()
+                .find_map(|k| body.get(*k).and_then(Value::as_str))
+                .map_or_else(|| resp.text().into_owned(), str::to_owned);
+            let err = ConnectorError::from_status(resp.status, &format!("Semantic Scholar: {detail}"))
+                .with_retry_after(resp.retry_after());
+            return Err(scrubbed(err, ctx));
+        }
+        match &body {
+            // POST /paper/batch: one entry per id asked, null for unknown ids.
+            Value::Array(list) => Ok(Page::last(list.iter().filter_map(paper).collect())),
+            Value::Object(obj) if obj.get("data").is_some_and(Value::is_array) => {
+                let data = obj.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+                let records: Vec<Record> = data.iter().filter_map(paper).collect();
+                let next = if req.step == "search" && !data.is_empty() {
+                    next_page(ctx, p, req, obj.get("next").and_then(Value::as_u64))
+                } else {
+                    None
+                };
+                Ok(Page { records, next })
+            }
+            Value::Object(obj) if obj.contains_key("paperId") => Ok(Page::last(paper(&body).into_iter().collect())),
+            _ => Err(ConnectorError::transient(format!(
+                "unexpected Semantic Scholar body: {}",
+                crate::text::snippet(&resp.text())
+            ))),
+        }
+    }
+}
+
+fn wanted(p: &Params) -> u64 {
+    p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(PAGE_SIZE)
+}
+
+fn first_offset(p: &Params) -> u64 {
+    p.get("offset").and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn search_request(ctx: &Context, p: &Params, offset: u64, remaining: u64) -> Request {
+    let mut req = Request::get(format!("{}{API}/paper/search", ctx.base_url)).step("search");
+    if let Some(q) = p.get("query") {
+        req = req.query("query", q.clone());
+    }
+    req = req
+        .query("fields", p.get("fields").map_or(DEFAULT_FIELDS, String::as_str))
+        .query("offset", offset.to_string())
+        .query("limit", remaining.min(PAGE_SIZE).to_string());
+    with_key(ctx, req)
+}
+
+/// Follow the body's `next` offset until the dataset has what it wants or the bound is reached.
+fn next_page(ctx: &Context, p: &Params, req: &Request, next: Option<u64>) -> Option<Request> {
+    let next = next?;
+    let this_offset: u64 = req.query_value("offset").and_then(|s| s.parse().ok()).unwrap_or(0);
+    if next <= this_offset || req.index + 1 >= ctx.max_pages {
+        return None;
+    }
+    let fetched = next.checked_sub(first_offset(p))?;
+    let remaining = wanted(p).checked_sub(fetched).filter(|r| *r > 0)?;
+    let remaining = remaining.min(SEARCH_WINDOW.saturating_sub(next));
+    (remaining > 0).then(|| search_request(ctx, p, next, remaining).after(req))
+}
+
+fn with_key(ctx: &Context, req: Request) -> Request {
+    match ctx.api_key.filter(|k| !k.is_empty()) {
+        Some(key) => req.secret_header("x-api-key", key),
+        None => req,
+    }
+}
+
+/// Never let the key reach a message, even if a body echoes it.
+fn scrubbed(mut err: ConnectorError, ctx: &Context) -> ConnectorError {
+    if let Some(key) = ctx.api_key.filter(|k| !k.is_empty()) {
+        err.message = err.message.replace(key, "[redacted]");
+    }
+    err
+}
+
+/// DOI URLs and lower-case prefixes in the form S2 documents (`DOI:10.x/y`).
+fn canonical_id(raw: &str) -> String {
+    let id = raw.trim();
+    for prefix in ["https://doi.org/", "http://doi.org/", "doi:"] {
+        if let Some(head) = id.get(..prefix.len()).filter(|h| h.eq_ignore_ascii_case(prefix)) {
+            return format!("DOI:{}", id[head.len()..].trim());
+        }
+    }
+    id.to_owned()
+}
+
+fn paper(v: &Value) -> Option<Record> {
+    let id = v.get("paperId").and_then(Value::as_str).filter(|s| !s.is_empty())?.to_owned();
+    let s = |k: &str| clean_opt(v.get(k).and_then(Value::as_str));
+    let authors = v
+        .get("authors")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(|a| clean_opt(a.get("name").and_then(Value::as_str))).collect())
+        .unwrap_or_default();
+    let published = s("publicationDate").and_then(|d| crate::text::timestamp(&d)).or_else(|| {
+        let year = i32::try_from(v.get("year").and_then(Value::as_i64)?).ok()?;
+        crate::text::timestamp(&format!("{year:04}-01-01"))
+    });
+    let doi = v.get("externalIds").and_then(|e| e.get("DOI")).and_then(Value::as_str).map(clean).filter(|d| !d.is_empty());
+    let venue = s("venue")
+        .or_else(|| clean_opt(v.get("journal").and_then(|j| j.get("name")).and_then(Value::as_str)))
+        .or_else(|| clean_opt(v.get("publicationVenue").and_then(|j| j.get("name")).and_then(Value::as_str)));
+    let pdf_url = clean_opt(v.get("openAccessPdf").and_then(|o| o.get("url")).and_then(Value::as_str));
+    let mut categories: Vec<String> = Vec::new();
+    let listed = v.get("fieldsOfStudy").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+    let s2 = v
+        .get("s2FieldsOfStudy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("category").and_then(Value::as_str));
+    for c in listed.chain(s2).map(clean) {
+        if !c.is_empty() && !categories.contains(&c) {
+            categories.push(c);
+        }
+    }
+    Some(Record::Paper(Paper {
+        source: "semantic_scholar".into(),
+        url: s("url").or_else(|| Some(format!("https://www.semanticscholar.org/paper/{id}"))),
+        title: s("title").unwrap_or_default(),
+        authors,
+        published,
+        abstract_text: s("abstract"),
+        doi,
+        categories,
+        venue,
+        pdf_url,
+        id,
+        ..Paper::default()
+    }))
 }

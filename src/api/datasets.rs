@@ -1,0 +1,197 @@
+//! Reads of cached datasets: answered from the cache at once, flagged stale (never silently),
+//! with `Age` and `Cache-Status` (RFC 9211) headers. A stale read asks for one (deduplicated)
+//! refresh when the breaker allows a call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiary_connectors::Params;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::error::{ApiError, rejection};
+use crate::app::{App, Question};
+use crate::resilience::BreakerState;
+use crate::store::{Dataset, DatasetSummary, JobStatus};
+
+/// Longest `Prefer: wait=N` honoured.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+#[derive(Serialize)]
+struct DatasetBody<'a> {
+    dataset: &'a str,
+    connector: &'a str,
+    params: &'a serde_json::Map<String, serde_json::Value>,
+    records: &'a RawValue,
+    record_count: i64,
+    fetched_at: chrono::DateTime<chrono::Utc>,
+    changed_at: chrono::DateTime<chrono::Utc>,
+    age_seconds: u64,
+    stale: bool,
+    served_from: &'static str,
+    breaker: BreakerState,
+    /// The refresh job a stale read queued, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_job: Option<String>,
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Path(connector): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(pairs) = query.map_err(rejection)?;
+    let mut raw = Params::new();
+    for (k, v) in pairs {
+        if raw.insert(k.clone(), v).is_some() {
+            return Err(ApiError::bad_request("invalid_params", format!("parameter `{k}` given twice")));
+        }
+    }
+    let q = Question::new(&connector, raw)?;
+    let mut cached = app.dataset(&q).await?;
+    if cached.is_none() {
+        let breaker = app.fetcher.stack(q.connector.id()).map(|s| s.breaker.snapshot());
+        if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
+            let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
+            metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "unavailable").increment(1);
+            return Err(ApiError {
+                retry_after: Some(secs),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    format!("{} is failing (breaker open) and nothing is cached for {}; retry in {secs} s", q.connector.id(), q.key),
+                )
+            });
+        }
+        if let Some(wait) = prefer_wait(&headers) {
+            cached = wait_for_first_fetch(&app, &q, wait).await?;
+        }
+    }
+    let Some(d) = cached else {
+        metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "miss").increment(1);
+        return Err(ApiError::not_found(
+            "not_cached",
+            format!(
+                "{} has never been fetched; enqueue it with POST /v1/jobs, or send `Prefer: wait=30` to wait for a first fetch",
+                q.key
+            ),
+        ));
+    };
+    Ok(respond(&app, &q, &d).await)
+}
+
+async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
+    let id = q.connector.id();
+    let age = App::age(d);
+    let breaker = app.breaker_state(id);
+    let stale = app.is_stale(id, age);
+    let mut refresh_job = None;
+    if stale && breaker != BreakerState::Open {
+        match app.enqueue(q).await {
+            Ok((job, _)) => refresh_job = Some(job.id),
+            Err(e) => tracing::warn!(dataset = %q.key, error = %e, "could not queue a refresh"),
+        }
+    }
+    let result = if stale { "stale" } else { "fresh" };
+    metrics::counter!("apiary_reads_total", "connector" => id, "result" => result).increment(1);
+    let body = DatasetBody {
+        dataset: &d.key,
+        connector: &d.connector,
+        params: &d.params.0,
+        records: &d.records.0,
+        record_count: d.record_count,
+        fetched_at: d.fetched_at,
+        changed_at: d.changed_at,
+        age_seconds: age.as_secs(),
+        stale,
+        served_from: "cache",
+        breaker,
+        refresh_job,
+    };
+    let ttl = app.config.connector(id).map_or(0, |c| c.ttl.as_secs() as i64);
+    let mut status = format!("apiary; hit; ttl={}", ttl - age.as_secs() as i64);
+    match breaker {
+        BreakerState::Open => status.push_str("; detail=breaker-open"),
+        BreakerState::HalfOpen => status.push_str("; detail=breaker-half-open"),
+        BreakerState::Closed if stale => status.push_str("; detail=expired"),
+        BreakerState::Closed => {}
+    }
+    let mut resp = axum::Json(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    if let Ok(v) = HeaderValue::from_str(&status) {
+        h.insert("cache-status", v);
+    }
+    resp
+}
+
+/// `Prefer: wait=N` (RFC 7240): the caller will wait up to N seconds for a first fetch.
+fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
+    headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|pref| {
+        let secs = pref.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(secs).min(MAX_WAIT))
+    })
+}
+
+async fn wait_for_first_fetch(app: &App, q: &Question, wait: Duration) -> Result<Option<Dataset>, ApiError> {
+    let (job, _) = app.enqueue(q).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Some(row) = app.store.job(&job.id).await? else { break };
+        match row.status() {
+            JobStatus::Succeeded => return Ok(app.dataset(q).await?),
+            JobStatus::Failed => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "fetch_failed",
+                    format!("the first fetch of {} failed: {}", q.key, row.error.unwrap_or_default()),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    connector: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: i64,
+    #[serde(default)]
+    offset: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let Query(q) = query.map_err(rejection)?;
+    if !(1..=1000).contains(&q.limit) || q.offset < 0 {
+        return Err(ApiError::bad_request("invalid_params", "limit must be 1..=1000 and offset at least 0"));
+    }
+    let rows: Vec<DatasetSummary> = app.store.datasets(q.connector.as_deref(), q.limit, q.offset).await?;
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|d| {
+            let age = (chrono::Utc::now() - d.fetched_at).to_std().unwrap_or_default();
+            let stale = app.is_stale(&d.connector, age);
+            let mut v = serde_json::to_value(&d).unwrap_or_default();
+            v["age_seconds"] = age.as_secs().into();
+            v["stale"] = stale.into();
+            v
+        })
+        .collect();
+    let next = (items.len() as i64 == q.limit).then(|| q.offset + q.limit);
+    Ok(axum::Json(serde_json::json!({"datasets": items, "limit": q.limit, "offset": q.offset, "next_offset": next})))
+}

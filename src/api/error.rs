@@ -1,0 +1,67 @@
+//! API errors: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::RequestError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds, for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::UnknownConnector(_) => ApiError::not_found("unknown_connector", e.to_string()),
+            RequestError::Params(p) => ApiError::bad_request("invalid_params", p.to_string()),
+            RequestError::Store(s) => {
+                tracing::error!(error = %s, "store error while serving a request");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", s.to_string())
+            }
+            RequestError::Queue(q) => {
+                tracing::error!(error = %q, "queue error while serving a request");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", q.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RequestError::from(e).into()
+    }
+}
+
+/// Refusals of malformed bodies and queries, in the same shape as every other error.
+pub fn rejection(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("bad_request", e.to_string())
+}

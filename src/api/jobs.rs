@@ -1,0 +1,111 @@
+//! Jobs, breakers and connectors.
+
+use std::sync::Arc;
+
+use apiary_connectors::Params;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::{ApiError, rejection};
+use crate::app::{App, Question};
+use crate::resilience::BreakerState;
+
+#[derive(Deserialize)]
+pub struct CreateJob {
+    connector: String,
+    #[serde(default)]
+    params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// JSON parameter values as strings: strings and numbers are accepted (and booleans, as words).
+pub fn params_from_json(map: serde_json::Map<String, serde_json::Value>) -> Result<Params, ApiError> {
+    map.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_params",
+                        format!("parameter `{k}` must be a string or a number, not {other}"),
+                    ));
+                }
+            };
+            Ok((k, s))
+        })
+        .collect()
+}
+
+pub async fn create(State(app): State<Arc<App>>, body: Result<Json<CreateJob>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(rejection)?;
+    let q = Question::new(&body.connector, params_from_json(body.params)?)?;
+    let (job, created) = app.enqueue(&q).await?;
+    let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let mut v = job_json(&job);
+    v["deduplicated"] = (!created).into();
+    Ok((status, Json(v)).into_response())
+}
+
+pub async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let job = app.store.job(&id).await?.ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {id}")))?;
+    Ok(Json(job_json(&job)))
+}
+
+pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": job.id,
+        "connector": job.connector,
+        "dataset": job.key,
+        "params": job.params.0,
+        "status": job.status,
+        "attempts": job.attempts,
+        "error": job.error,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "run_at": job.run_at,
+        "finished_at": job.finished_at,
+    })
+}
+
+pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let items: Vec<_> = app.fetcher.stacks().map(|s| s.breaker.snapshot()).collect();
+    Json(serde_json::json!({"breakers": items}))
+}
+
+#[derive(Deserialize)]
+pub struct ForceBreaker {
+    /// `open`, `closed`, or `auto` to release a forced state.
+    state: String,
+}
+
+pub async fn force_breaker(
+    State(app): State<Arc<App>>,
+    Path(connector): Path<String>,
+    body: Result<Json<ForceBreaker>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body.map_err(rejection)?;
+    let stack = app
+        .fetcher
+        .stack(&connector)
+        .ok_or_else(|| ApiError::not_found("unknown_connector", format!("unknown connector `{connector}`")))?;
+    let forced = match body.state.as_str() {
+        "open" => Some(BreakerState::Open),
+        "closed" => Some(BreakerState::Closed),
+        "auto" => None,
+        other => {
+            return Err(ApiError::bad_request("invalid_state", format!("state `{other}` is not one of open, closed, auto")));
+        }
+    };
+    stack.breaker.force(forced);
+    tracing::warn!(connector = %connector, state = %body.state, "breaker forced by an operator");
+    Ok(Json(serde_json::to_value(stack.breaker.snapshot()).unwrap_or_default()))
+}
+
+pub async fn connectors(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"connectors": crate::cli::connector_table(&app.config)}))
+}

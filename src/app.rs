@@ -1,0 +1,148 @@
+//! The running service's shared state, and the operations the API and the CLI share:
+//! enqueue a fetch, read a cached dataset.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiary_connectors::{Connector, ParamError, Params, dataset_key, params::validate};
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::queue::{Queue, QueueError};
+use crate::resilience::BreakerState;
+use crate::store::{Dataset, JobRow, NewJob, Store, StoreError};
+
+/// Everything a request handler or a job needs, built once per process.
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub queue: Queue,
+    /// The HTTP client and each connector's resilience stack.
+    pub fetcher: Fetcher,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// Why an enqueue or a read was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("unknown connector `{0}`; known: {known}", known = known_connectors())]
+    UnknownConnector(String),
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+pub fn known_connectors() -> String {
+    apiary_connectors::all().iter().map(|c| c.id()).collect::<Vec<_>>().join(", ")
+}
+
+/// A question, validated: the connector, its canonical parameters and the dataset key.
+pub struct Question {
+    pub connector: &'static dyn Connector,
+    pub params: Params,
+    pub key: String,
+}
+
+impl Question {
+    pub fn new(connector: &str, raw: Params) -> Result<Question, RequestError> {
+        let c = apiary_connectors::get(connector).ok_or_else(|| RequestError::UnknownConnector(connector.to_owned()))?;
+        let params = validate(c, raw)?;
+        let key = dataset_key(c.id(), &params);
+        Ok(Question { connector: c, params, key })
+    }
+
+    pub fn params_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.params.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
+    }
+}
+
+impl App {
+    /// Connect to the store and the queue, build the stacks, restore persisted breaker state.
+    pub async fn start(config: Config) -> Result<Arc<App>, StartError> {
+        let config = Arc::new(config);
+        let store = Store::connect(&config.database_url).await?;
+        let queue = Queue::connect(&config).await?;
+        let fetcher = Fetcher::new(config.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+        let app = Arc::new(App { config, store, queue, fetcher });
+        app.restore_breakers().await?;
+        Ok(app)
+    }
+
+    /// Take over persisted breaker state and persist every later transition.
+    async fn restore_breakers(&self) -> Result<(), StoreError> {
+        for snap in self.store.breakers().await? {
+            if let Some(stack) = self.fetcher.stack(&snap.connector) {
+                stack.breaker.restore(&snap);
+                if snap.state != BreakerState::Closed {
+                    tracing::warn!(connector = %snap.connector, state = snap.state.as_str(), "breaker restored from the store");
+                }
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for stack in self.fetcher.stacks() {
+            stack.breaker.listen(tx.clone());
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            while let Some(snap) = rx.recv().await {
+                if let Err(e) = store.save_breaker(&snap).await {
+                    tracing::error!(connector = %snap.connector, error = %e, "could not persist breaker state");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Enqueue a fetch; a dataset already waiting returns its pending job (`false`).
+    pub async fn enqueue(&self, q: &Question) -> Result<(JobRow, bool), RequestError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let params = q.params_json();
+        let (row, created) = self
+            .store
+            .create_job(&NewJob { id: &id, connector: q.connector.id(), key: &q.key, params: &params })
+            .await?;
+        if created {
+            if let Err(e) = self.queue.push(&row.id, None).await {
+                let msg = format!("could not queue: {e}");
+                self.store.finish_job(&row.id, crate::store::JobStatus::Failed, Some(&msg)).await?;
+                return Err(e.into());
+            }
+            metrics::counter!("apiary_jobs_enqueued_total", "connector" => q.connector.id()).increment(1);
+            tracing::info!(job_id = %row.id, dataset = %q.key, "job queued");
+        }
+        Ok((row, created))
+    }
+
+    pub async fn dataset(&self, q: &Question) -> Result<Option<Dataset>, RequestError> {
+        Ok(self.store.dataset(&q.key).await?)
+    }
+
+    /// The connector's breaker state (closed when the connector has no stack).
+    pub fn breaker_state(&self, id: &str) -> BreakerState {
+        self.fetcher.stack(id).map_or(BreakerState::Closed, |s| s.breaker.state())
+    }
+
+    /// Whether a cached dataset of `connector` fetched `age` ago is stale.
+    pub fn is_stale(&self, connector: &str, age: Duration) -> bool {
+        let ttl = self.config.connector(connector).map_or(Duration::ZERO, |c| c.ttl);
+        age > ttl || self.breaker_state(connector) != BreakerState::Closed
+    }
+
+    /// Age of a cached dataset now.
+    pub fn age(dataset: &Dataset) -> Duration {
+        (Utc::now() - dataset.fetched_at).to_std().unwrap_or(Duration::ZERO)
+    }
+}

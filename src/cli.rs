@@ -1,0 +1,327 @@
+//! The `apiary` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use apiary_connectors::Params;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, Question};
+use crate::config::{Config, format_duration};
+use crate::store::JobStatus;
+use crate::telemetry::LogFormat;
+
+/// apiary: third-party data, fetched through a job queue behind per-upstream rate limits and
+/// circuit breakers, and served from a cache — stale-flagged, never silently — when an upstream fails.
+#[derive(Parser)]
+#[command(name = "apiary", version, propagate_version = true)]
+pub struct Cli {
+    /// A TOML file layered over the built-in defaults (repeatable; later files win).
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API, workers and scheduler in one process (the quick start).
+    Run,
+    /// Fetch workers only.
+    Worker,
+    /// The HTTP API only.
+    Serve,
+    /// Apply database migrations and set up the queue, then exit.
+    Migrate,
+    /// Queue a fetch: `apiary enqueue arxiv search_query=cat:cs.AI max_results=10`. Prints the job id.
+    Enqueue {
+        connector: String,
+        /// Parameters as key=value.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Wait for the job to end, showing its progress; exit non-zero if it failed.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+        timeout: Duration,
+    },
+    /// Print a cached dataset as JSON.
+    Get {
+        connector: String,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Breakers, queue and datasets at a glance.
+    Status,
+    /// Each connector with its parameters, limits and whether its key is set.
+    Connectors,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init_logs(cli.log_format);
+    crate::install_tls();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("apiary: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("apiary: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("apiary: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    if let Command::Connectors = command {
+        print_connectors(&config);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let app = App::start(config).await.context("start-up")?;
+    match command {
+        Command::Run => run(app, true, true).await,
+        Command::Worker => run(app, false, true).await,
+        Command::Serve => run(app, true, false).await,
+        Command::Migrate => {
+            println!("migrations applied; cache on {}, queue on {}", app.store.kind(), app.queue.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enqueue { connector, params, wait, timeout } => enqueue(&app, &connector, &params, wait, timeout).await,
+        Command::Get { connector, params } => get(&app, &connector, &params).await,
+        Command::Status => status(&app).await,
+        Command::Connectors => unreachable!("handled above"),
+    }
+}
+
+async fn run(app: Arc<App>, api: bool, workers: bool) -> anyhow::Result<ExitCode> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if api {
+        let listener = tokio::net::TcpListener::bind(app.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", app.config.listen))?;
+        tracing::info!(listen = %app.config.listen, "API listening");
+        let app = app.clone();
+        let stop = stopped();
+        tasks.spawn(async move { crate::api::serve(app, listener, stop).await.context("API server") });
+    }
+    if workers {
+        tracing::info!(queue = app.queue.backend(), cache = app.store.kind(), concurrency = app.config.queue.concurrency, "workers starting");
+        let app = app.clone();
+        let stop = stopped();
+        tasks.spawn(async move { crate::queue::run_workers(app, stop).await.context("workers") });
+    }
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down; finishing jobs in flight"),
+        Some(done) = tasks.join_next() => {
+            // A part ended on its own: that is a failure worth stopping for.
+            let _ = stop_tx.send(true);
+            return match done {
+                Ok(Ok(())) => bail!("a component stopped unexpectedly"),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    let _ = stop_tx.send(true);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::error!(error = %e, "component failed while stopping");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn parse_pairs(pairs: &[String]) -> anyhow::Result<Params> {
+    let mut params = Params::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("`{pair}` is not key=value");
+        };
+        if params.insert(k.to_owned(), v.to_owned()).is_some() {
+            bail!("parameter `{k}` given twice");
+        }
+    }
+    Ok(params)
+}
+
+async fn enqueue(app: &App, connector: &str, pairs: &[String], wait: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let q = Question::new(connector, parse_pairs(pairs)?)?;
+    let (job, created) = app.enqueue(&q).await?;
+    println!("{}", job.id);
+    if !created {
+        eprintln!("{} was already queued; this is its pending job", q.key);
+    }
+    if !wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let row = app.store.job(&job.id).await?.context("the job disappeared")?;
+        let line = match row.status() {
+            JobStatus::Deferred => format!(
+                "deferred until {}: {}",
+                row.run_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                row.error.clone().unwrap_or_default()
+            ),
+            s => format!("{} (attempt {})", s.as_str(), row.attempts),
+        };
+        if line != last {
+            eprintln!("{}: {line}", q.key);
+            last = line;
+        }
+        match row.status() {
+            JobStatus::Succeeded => {
+                if let Some(d) = app.store.dataset(&q.key).await? {
+                    eprintln!("{} records cached at {}", d.record_count, d.fetched_at.to_rfc3339());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            JobStatus::Failed => {
+                eprintln!("failed: {}", row.error.unwrap_or_default());
+                return Ok(ExitCode::FAILURE);
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!("still {} after {}; the job goes on", row.status, format_duration(timeout));
+            return Ok(ExitCode::from(3));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn get(app: &App, connector: &str, pairs: &[String]) -> anyhow::Result<ExitCode> {
+    let q = Question::new(connector, parse_pairs(pairs)?)?;
+    let Some(d) = app.dataset(&q).await? else {
+        eprintln!("{} has never been fetched; run `apiary enqueue {connector} ... --wait` first", q.key);
+        return Ok(ExitCode::from(4));
+    };
+    let age = App::age(&d);
+    let out = serde_json::json!({
+        "dataset": d.key,
+        "connector": d.connector,
+        "params": d.params.0,
+        "records": d.records.0,
+        "record_count": d.record_count,
+        "fetched_at": d.fetched_at,
+        "age_seconds": age.as_secs(),
+        "stale": app.is_stale(&d.connector, age),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(app: &App) -> anyhow::Result<ExitCode> {
+    println!("cache: {}   queue: {}", app.store.kind(), app.queue.backend());
+    let jobs = app.store.job_counts().await?;
+    let jobs: Vec<String> = jobs.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("jobs: {}", if jobs.is_empty() { "none".to_owned() } else { jobs.join(", ") });
+    println!("datasets: {}", app.store.dataset_count().await?);
+    println!("breakers (as last persisted):");
+    let snaps = app.store.breakers().await?;
+    for c in apiary_connectors::all() {
+        let line = match snaps.iter().find(|s| s.connector == c.id()) {
+            Some(s) => {
+                let retry = s.retry_at.map(|t| format!(", retry at {}", t.to_rfc3339())).unwrap_or_default();
+                let forced = s.forced.map(|f| format!(" (forced {})", f.as_str())).unwrap_or_default();
+                format!("{}{forced}, {} of {} recent calls failed{retry}", s.state.as_str(), s.failures, s.calls)
+            }
+            None => "closed".to_owned(),
+        };
+        println!("  {:<18} {line}", c.id());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each connector with its parameters, limits and key state (for the CLI and the API).
+pub fn connector_table(config: &Config) -> Vec<serde_json::Value> {
+    apiary_connectors::all()
+        .iter()
+        .map(|c| {
+            let settings = config.connector(c.id());
+            serde_json::json!({
+                "id": c.id(),
+                "description": c.describe(),
+                "group": c.group().as_str(),
+                "params": c.params().iter().map(|p| serde_json::json!({"name": p.name, "required": p.required, "help": p.help})).collect::<Vec<_>>(),
+                "base_url": settings.map(|s| s.base_url.clone()),
+                "rate_limit": settings.map(|s| s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",")),
+                "ttl": settings.map(|s| format_duration(s.ttl)),
+                "requires_key": c.requires_key(),
+                "key_set": settings.is_some_and(|s| s.api_key.is_some()),
+                "requires_contact": c.requires_contact(),
+            })
+        })
+        .collect()
+}
+
+fn print_connectors(config: &Config) {
+    for c in apiary_connectors::all() {
+        let Some(s) = config.connector(c.id()) else { continue };
+        let key = match (c.requires_key(), s.api_key.is_some()) {
+            (_, true) => "key set",
+            (true, false) => "KEY MISSING (required)",
+            (false, false) => "no key (optional)",
+        };
+        let contact = if c.requires_contact() && config.contact_email.is_none() { ", CONTACT MISSING (APIARY_CONTACT_EMAIL)" } else { "" };
+        let limit = s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",");
+        println!("{:<18} {}", c.id(), c.describe());
+        println!("  limit {limit}, ttl {}, {key}{contact}", format_duration(s.ttl));
+        println!("  {}", s.base_url);
+        for p in c.params() {
+            let req = if p.required { " (required)" } else { "" };
+            println!("    {:<14}{req} {}", p.name, p.help);
+        }
+    }
+}

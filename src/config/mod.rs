@@ -1,0 +1,300 @@
+//! Typed, layered configuration.
+//!
+//! Layers, each overriding the one before: `config/default.toml` (compiled into the binary, so
+//! apiary runs from any directory), every `--config FILE` in order, then `APIARY_` environment
+//! variables with `__` between levels (`APIARY_CONNECTORS__ARXIV__TTL`). Upstream keys are read
+//! from the environment only and held in [`Secret`]. Everything is validated at start-up: a bad
+//! value is refused with its key and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+
+/// The built-in defaults.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// A value that must never be shown: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value itself, for the one place that sends it upstream.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration that could not be loaded; names the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Where the queue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBackend {
+    Sqlite,
+    Postgres,
+    Redis,
+}
+
+impl QueueBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueBackend::Sqlite => "sqlite",
+            QueueBackend::Postgres => "postgres",
+            QueueBackend::Redis => "redis",
+        }
+    }
+}
+
+/// One quota of a rate limit: `count` calls per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.count, format_duration(self.period))
+    }
+}
+
+/// How the breaker's failure rate is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last N calls.
+    Count(u32),
+    /// The calls of the last period.
+    Time(Duration),
+}
+
+/// Circuit breaker settings of one connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// Percent of failing calls in the window that opens it, once `minimum_calls` were seen.
+    pub failure_rate_threshold: f64,
+    pub minimum_calls: u32,
+    pub window: Window,
+    /// A call slower than this counts as failing.
+    pub slow_call_threshold: Duration,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Open → half-open after this long.
+    pub recovery_timeout: Duration,
+    /// Successful probes in half-open that close the breaker.
+    pub success_threshold: u32,
+    /// Probes allowed in flight while half-open.
+    pub half_open_max_calls: u32,
+}
+
+/// One connector's deployment.
+#[derive(Debug, Clone)]
+pub struct ConnectorSettings {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub rate_limit: Vec<Quota>,
+    pub ttl: Duration,
+    pub max_pages: u32,
+    pub breaker: BreakerSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub backend: QueueBackend,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+    pub give_up_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_wait: Duration,
+    pub user_agent: String,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub contact_email: Option<String>,
+    pub queue: QueueSettings,
+    pub fetch: FetchSettings,
+    /// By connector id, one entry for every connector apiary ships.
+    pub connectors: BTreeMap<String, ConnectorSettings>,
+}
+
+impl Config {
+    /// Load the layers: built-in defaults, `files` in order, then the environment.
+    pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        Self::load_with(files, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given (for tests).
+    pub fn load_with(
+        files: &[PathBuf],
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("APIARY_")).collect();
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        for file in files {
+            if !file.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // Keys are read separately so that they keep their exact text and never pass through
+        // figment's value parsing (a numeric key would otherwise become a number).
+        let vars: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| !k.ends_with("__API_KEY"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &vars {
+            let path = env_path(k);
+            figment = figment.merge(Serialized::default(&path, parse_env_value(v)));
+        }
+        let raw: raw::Config = figment.extract().map_err(|e| ConfigError(describe_figment(e, &env)))?;
+        raw.validate(&env)
+    }
+
+    pub fn connector(&self, id: &str) -> Option<&ConnectorSettings> {
+        self.connectors.get(id)
+    }
+}
+
+/// An environment value as figment would read it from TOML: numbers and booleans typed, all
+/// else a string.
+fn parse_env_value(v: &str) -> figment::value::Value {
+    if let Ok(n) = v.parse::<i64>() {
+        return n.into();
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        if v.contains('.') {
+            return f.into();
+        }
+    }
+    match v {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => v.to_owned().into(),
+    }
+}
+
+/// `APIARY_CONNECTORS__ARXIV__TTL` → `connectors.arxiv.ttl`.
+fn env_path(var: &str) -> String {
+    var.trim_start_matches("APIARY_").split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".")
+}
+
+/// The variable that sets `path`, when one does.
+pub(crate) fn env_source(path: &str, env: &BTreeMap<String, String>) -> Option<String> {
+    env.keys().find(|k| env_path(k) == path).cloned()
+}
+
+fn describe_figment(e: figment::Error, env: &BTreeMap<String, String>) -> String {
+    let mut parts = Vec::new();
+    for err in e {
+        let path = err.path.join(".");
+        let at = if path.is_empty() { String::new() } else { format!("`{path}`: ") };
+        let from = env_source(&path, env).map(|v| format!(" (set by {v})")).unwrap_or_default();
+        parts.push(format!("{at}{}{from}", err.kind));
+    }
+    parts.join("; ")
+}
+
+/// `250ms`, `4s`, `15m`, `2h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 250ms, 4s, 15m, 2h, 7d"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m, h or d")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The shortest of `250ms`, `4s`, `15m`, `2h`, `7d` that is exact.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    for (unit, len) in [("d", 86400), ("h", 3600), ("m", 60)] {
+        if s >= len && s % len == 0 {
+            return format!("{}{unit}", s / len);
+        }
+    }
+    format!("{s}s")
+}
+
+/// `5/min,25/day`, `10/s`, `1/3s`.
+pub fn parse_rate_limit(s: &str) -> Result<Vec<Quota>, String> {
+    let mut quotas = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (count, per) = part
+            .split_once('/')
+            .ok_or_else(|| format!("`{part}` is not a quota like 10/s, 5/min, 1/3s or 25/day"))?;
+        let count: u32 = count.trim().parse().map_err(|_| format!("`{part}`: `{count}` is not a whole number"))?;
+        if count == 0 {
+            return Err(format!("`{part}`: a quota needs at least one call"));
+        }
+        let per = per.trim();
+        let period = match per {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "day" | "d" => Duration::from_secs(86400),
+            other => parse_duration(other).map_err(|e| format!("`{part}`: {e}"))?,
+        };
+        if period.is_zero() {
+            return Err(format!("`{part}`: the period must be longer than zero"));
+        }
+        quotas.push(Quota { count, period });
+    }
+    if quotas.is_empty() {
+        return Err("empty; give at least one quota like 10/s".into());
+    }
+    Ok(quotas)
+}
+
+mod raw;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! The configuration as written (strings and numbers), and its validation into [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{
+    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret,
+    Window, env_source, parse_duration, parse_rate_limit,
+};
+
+/// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Int(n) => n.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Str(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    listen: Scalar,
+    database_url: Scalar,
+    redis_url: Option<Scalar>,
+    contact_email: Option<Scalar>,
+    queue: Queue,
+    fetch: Fetch,
+    breakers: BTreeMap<String, Breaker>,
+    connectors: BTreeMap<String, Connector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Queue {
+    backend: Option<Scalar>,
+    concurrency: Scalar,
+    poll_interval: Scalar,
+    give_up_after: Scalar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fetch {
+    max_pages: Scalar,
+    max_attempts: Scalar,
+    backoff_base: Scalar,
+    backoff_max: Scalar,
+    max_wait: Scalar,
+    user_agent: Scalar,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Breaker {
+    failure_threshold: Option<Scalar>,
+    #[serde(alias = "rate_threshold")]
+    failure_rate_threshold: Option<Scalar>,
+    minimum_calls: Option<Scalar>,
+    window: Option<Scalar>,
+    slow_call_threshold: Option<Scalar>,
+    timeout: Option<Scalar>,
+    recovery_timeout: Option<Scalar>,
+    success_threshold: Option<Scalar>,
+    half_open_max_calls: Option<Scalar>,
+}
+
+impl Breaker {
+    /// `self`'s fields where set, else `base`'s.
+    fn over(&self, base: &Breaker) -> Breaker {
+        macro_rules! pick {
+            ($($f:ident),*) => { Breaker { $($f: self.$f.clone().or_else(|| base.$f.clone())),* } };
+        }
+        pick!(
+            failure_threshold,
+            failure_rate_threshold,
+            minimum_calls,
+            window,
+            slow_call_threshold,
+            timeout,
+            recovery_timeout,
+            success_threshold,
+            half_open_max_calls
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Connector {
+    base_url: Option<Scalar>,
+    rate_limit: Option<Scalar>,
+    ttl: Option<Scalar>,
+    max_pages: Option<Scalar>,
+    #[serde(default)]
+    breaker: Breaker,
+    /// Accepted only so that a file that sets it gets a clear refusal rather than "unknown field".
+    api_key: Option<Scalar>,
+}
+
+/// Reads one field, naming its key (and the variable that set it) when it is wrong.
+struct Check<'a> {
+    env: &'a BTreeMap<String, String>,
+}
+
+impl Check<'_> {
+    fn fail(&self, key: &str, expected: &str, got: &Scalar) -> ConfigError {
+        let from = env_source(key, self.env).map(|v| format!(" (set by {v})")).unwrap_or_default();
+        ConfigError(format!("`{key}`{from}: expected {expected}, got `{}`", got.text()))
+    }
+    fn required<'s>(&self, key: &str, v: Option<&'s Scalar>) -> Result<&'s Scalar, ConfigError> {
+        v.ok_or_else(|| ConfigError(format!("`{key}` is missing")))
+    }
+    fn duration(&self, key: &str, v: &Scalar) -> Result<std::time::Duration, ConfigError> {
+        parse_duration(&v.text()).map_err(|_| self.fail(key, "a duration like 250ms, 4s, 15m, 2h", v))
+    }
+    fn count(&self, key: &str, v: &Scalar, min: i64) -> Result<u32, ConfigError> {
+        match v {
+            Scalar::Int(n) if *n >= min && *n <= u32::MAX as i64 => Ok(*n as u32),
+            Scalar::Str(s) if s.trim().parse::<u32>().is_ok_and(|n| n as i64 >= min) => Ok(s.trim().parse().unwrap_or(0)),
+            _ => Err(self.fail(key, &format!("a whole number of at least {min}"), v)),
+        }
+    }
+    fn percent(&self, key: &str, v: &Scalar) -> Result<f64, ConfigError> {
+        let n = match v {
+            Scalar::Int(n) => *n as f64,
+            Scalar::Float(f) => *f,
+            Scalar::Str(s) => s.trim().trim_end_matches('%').parse().map_err(|_| self.fail(key, "a percentage", v))?,
+        };
+        if (0.0..=100.0).contains(&n) && n > 0.0 { Ok(n) } else { Err(self.fail(key, "a percentage in (0, 100]", v)) }
+    }
+    fn url(&self, key: &str, v: &Scalar, schemes: &[&str]) -> Result<String, ConfigError> {
+        let s = v.text();
+        if schemes.iter().any(|p| s.starts_with(p)) {
+            Ok(s.trim_end_matches('/').to_owned())
+        } else {
+            Err(self.fail(key, &format!("a URL starting with {}", schemes.join(" or ")), v))
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(self, env: &BTreeMap<String, String>) -> Result<super::Config, ConfigError> {
+        let c = Check { env };
+        let listen = self.listen.text().parse().map_err(|_| c.fail("listen", "an address like 127.0.0.1:8080", &self.listen))?;
+        let database_url = c.url("database_url", &self.database_url, &["sqlite:", "postgres://", "postgresql://"])?;
+        let redis_url = self.redis_url.as_ref().map(|v| c.url("redis_url", v, &["redis://", "rediss://"])).transpose()?;
+        let contact_email = self.contact_email.map(|v| v.text()).filter(|s| !s.trim().is_empty());
+        if let Some(email) = &contact_email {
+            if !email.contains('@') {
+                return Err(c.fail("contact_email", "an e-mail address", &Scalar::Str(email.clone())));
+            }
+        }
+        let backend = match &self.queue.backend {
+            None => {
+                if database_url.starts_with("sqlite:") { QueueBackend::Sqlite } else { QueueBackend::Postgres }
+            }
+            Some(v) => match v.text().as_str() {
+                "sqlite" => QueueBackend::Sqlite,
+                "postgres" => QueueBackend::Postgres,
+                "redis" => QueueBackend::Redis,
+                _ => return Err(c.fail("queue.backend", "sqlite, postgres or redis", v)),
+            },
+        };
+        if backend == QueueBackend::Redis && redis_url.is_none() {
+            return Err(ConfigError("`queue.backend` is redis but `redis_url` (APIARY_REDIS_URL) is not set".into()));
+        }
+        if backend == QueueBackend::Postgres && !database_url.starts_with("postgres") {
+            return Err(ConfigError(
+                "`queue.backend` is postgres but `database_url` is not a postgres:// URL".into(),
+            ));
+        }
+        if backend == QueueBackend::Sqlite && !database_url.starts_with("sqlite:") {
+            return Err(ConfigError("`queue.backend` is sqlite but `database_url` is not a sqlite:// URL".into()));
+        }
+        let queue = QueueSettings {
+            backend,
+            concurrency: c.count("queue.concurrency", &self.queue.concurrency, 1)? as usize,
+            poll_interval: c.duration("queue.poll_interval", &self.queue.poll_interval)?,
+            give_up_after: c.duration("queue.give_up_after", &self.queue.give_up_after)?,
+        };
+        let f = &self.fetch;
+        let fetch = FetchSettings {
+            max_attempts: c.count("fetch.max_attempts", &f.max_attempts, 1)?,
+            backoff_base: c.duration("fetch.backoff_base", &f.backoff_base)?,
+            backoff_max: c.duration("fetch.backoff_max", &f.backoff_max)?,
+            max_wait: c.duration("fetch.max_wait", &f.max_wait)?,
+            user_agent: f.user_agent.text(),
+        };
+        let default_pages = c.count("fetch.max_pages", &f.max_pages, 1)?;
+
+        if let Some(unknown) = self.connectors.keys().find(|k| apiary_connectors::get(k).is_none()) {
+            let known: Vec<_> = apiary_connectors::all().iter().map(|c| c.id()).collect();
+            return Err(ConfigError(format!(
+                "`connectors.{unknown}` is not a connector; known: {}",
+                known.join(", ")
+            )));
+        }
+        let mut connectors = BTreeMap::new();
+        for conn in apiary_connectors::all() {
+            let id = conn.id();
+            let raw = self
+                .connectors
+                .get(id)
+                .ok_or_else(|| ConfigError(format!("`connectors.{id}` is missing")))?;
+            let key = |field: &str| format!("connectors.{id}.{field}");
+            if raw.api_key.is_some() {
+                return Err(ConfigError(format!(
+                    "`connectors.{id}.api_key` may not be set in a file; keys come from the environment \
+                     (APIARY_CONNECTORS__{}__API_KEY)",
+                    id.to_uppercase()
+                )));
+            }
+            let base_url = c.url(&key("base_url"), c.required(&key("base_url"), raw.base_url.as_ref())?, &["http://", "https://"])?;
+            let rl = c.required(&key("rate_limit"), raw.rate_limit.as_ref())?;
+            let rate_limit = parse_rate_limit(&rl.text()).map_err(|e| c.fail(&key("rate_limit"), &format!("quotas like 5/min,25/day ({e})"), rl))?;
+            let ttl = c.duration(&key("ttl"), c.required(&key("ttl"), raw.ttl.as_ref())?)?;
+            let max_pages = match &raw.max_pages {
+                Some(v) => c.count(&key("max_pages"), v, 1)?,
+                None => default_pages,
+            };
+            let group = conn.group().as_str();
+            let base = self
+                .breakers
+                .get(group)
+                .ok_or_else(|| ConfigError(format!("`breakers.{group}` is missing")))?;
+            let breaker = breaker(&c, &format!("connectors.{id}.breaker"), &raw.breaker.over(base))?;
+            let api_key = env
+                .get(&format!("APIARY_CONNECTORS__{}__API_KEY", id.to_uppercase()))
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| Secret::new(k.trim()));
+            connectors.insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
+        }
+        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fetch, connectors })
+    }
+}
+
+fn breaker(c: &Check, prefix: &str, b: &Breaker) -> Result<BreakerSettings, ConfigError> {
+    let key = |f: &str| format!("{prefix}.{f}");
+    let get = |f: &str, v: &Option<Scalar>| -> Result<Scalar, ConfigError> { c.required(&key(f), v.as_ref()).cloned() };
+    let window = get("window", &b.window)?;
+    let window = match &window {
+        Scalar::Int(_) => Window::Count(c.count(&key("window"), &window, 1)?),
+        Scalar::Str(s) if s.trim().chars().all(|ch| ch.is_ascii_digit()) => Window::Count(c.count(&key("window"), &window, 1)?),
+        _ => Window::Time(c.duration(&key("window"), &window)?),
+    };
+    Ok(BreakerSettings {
+        failure_threshold: c.count(&key("failure_threshold"), &get("failure_threshold", &b.failure_threshold)?, 1)?,
+        failure_rate_threshold: c.percent(&key("failure_rate_threshold"), &get("failure_rate_threshold", &b.failure_rate_threshold)?)?,
+        minimum_calls: c.count(&key("minimum_calls"), &get("minimum_calls", &b.minimum_calls)?, 1)?,
+        window,
+        slow_call_threshold: c.duration(&key("slow_call_threshold"), &get("slow_call_threshold", &b.slow_call_threshold)?)?,
+        timeout: c.duration(&key("timeout"), &get("timeout", &b.timeout)?)?,
+        recovery_timeout: c.duration(&key("recovery_timeout"), &get("recovery_timeout", &b.recovery_timeout)?)?,
+        success_threshold: c.count(&key("success_threshold"), &get("success_threshold", &b.success_threshold)?, 1)?,
+        half_open_max_calls: c.count(&key("half_open_max_calls"), &get("half_open_max_calls", &b.half_open_max_calls)?, 1)?,
+    })
+}

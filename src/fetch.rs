@@ -1,0 +1,143 @@
+//! One fetch of one dataset: the connector's chain of requests, each sent through the
+//! connector's shared resilience stack. Records are returned only when the whole chain
+//! succeeded, so a half-finished multi-page fetch never reaches the cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiary_connectors::request::SecretPlace;
+use apiary_connectors::{Connector, ConnectorError, Context, Method, Params, Record, Request, Response};
+
+use crate::config::Config;
+use crate::resilience::{CallError, Stack};
+
+/// Largest body read from an upstream; more is treated as a broken response.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The HTTP client and every connector's stack, shared by all jobs of a process.
+pub struct Fetcher {
+    client: reqwest::Client,
+    stacks: HashMap<&'static str, Arc<Stack>>,
+    config: Arc<Config>,
+}
+
+impl Fetcher {
+    pub fn new(config: Arc<Config>) -> Result<Fetcher, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(config.fetch.user_agent.clone())
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        let stacks = apiary_connectors::all()
+            .iter()
+            .filter_map(|c| {
+                let settings = config.connector(c.id())?;
+                Some((c.id(), Arc::new(Stack::new(c.id(), settings, &config.fetch))))
+            })
+            .collect();
+        Ok(Fetcher { client, stacks, config })
+    }
+
+    pub fn stack(&self, id: &str) -> Option<&Arc<Stack>> {
+        self.stacks.get(id)
+    }
+
+    pub fn stacks(&self) -> impl Iterator<Item = &Arc<Stack>> {
+        apiary_connectors::all().iter().filter_map(|c| self.stacks.get(c.id()))
+    }
+
+    /// Run the whole chain of requests for `params`.
+    pub async fn fetch(&self, connector: &dyn Connector, params: &Params) -> Result<Vec<Record>, CallError> {
+        let id = connector.id();
+        let settings = self
+            .config
+            .connector(id)
+            .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} is not configured"))))?;
+        let stack = self.stacks.get(id).ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
+        let ctx = Context {
+            base_url: &settings.base_url,
+            api_key: settings.api_key.as_ref().map(|k| k.expose()),
+            contact_email: self.config.contact_email.as_deref(),
+            max_pages: settings.max_pages,
+        };
+        let mut request = connector.start(&ctx, params).map_err(CallError::Failed)?;
+        let mut records = Vec::new();
+        loop {
+            tracing::debug!(connector = id, request = %request, "calling upstream");
+            let page = stack
+                .call(|| async {
+                    let (status, headers, body) = self.send(&request, settings.breaker.timeout).await?;
+                    let response = Response { status, headers, body: &body };
+                    connector.read(&ctx, params, &request, &response)
+                })
+                .await?;
+            records.extend(page.records);
+            match page.next {
+                Some(next) if next.index < settings.max_pages => request = next,
+                _ => return Ok(records),
+            }
+        }
+    }
+
+    async fn send(&self, req: &Request, timeout: Duration) -> Result<(u16, Vec<(String, String)>, Vec<u8>), ConnectorError> {
+        let mut builder = match req.method {
+            Method::Get => self.client.get(&req.url),
+            Method::Post => self.client.post(&req.url),
+        };
+        let mut query: Vec<(&str, &str)> = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for (place, name, value) in &req.secrets {
+            match place {
+                SecretPlace::Query => query.push((name, value)),
+                SecretPlace::Header => builder = builder.header(name.as_str(), value.as_str()),
+            }
+        }
+        if !query.is_empty() {
+            builder = builder.query(&query);
+        }
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !req.form.is_empty() {
+            builder = builder.form(&req.form);
+        }
+        let response = builder.timeout(timeout).send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ConnectorError::transient(format!("body larger than {} MiB", MAX_BODY >> 20)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, body))
+    }
+}
+
+/// A transport failure as a transient error. The URL is dropped from the message: its query
+/// may hold a key.
+fn transport_error(e: reqwest::Error) -> ConnectorError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body broken off"
+    } else {
+        "request failed"
+    };
+    let e = e.without_url();
+    let mut msg = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ConnectorError::transient(msg)
+}

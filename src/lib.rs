@@ -1,0 +1,30 @@
+//! apiary keeps third-party data close at hand.
+//!
+//! # Layout
+//! - [`config`]: typed, layered configuration (built-in defaults, files, `APIARY_` variables).
+//! - [`store`]: the cache database — last good results, fetch log, job status, breaker state —
+//!   on SQLite or Postgres.
+//! - [`queue`]: apalis queues (SQLite, Postgres, Redis) and the fetch worker.
+//! - [`resilience`]: per-connector timeout, rate limiter, circuit breaker and retry.
+//! - [`fetch`]: one dataset's chain of upstream requests through its connector's stack.
+//! - [`app`]: the shared state and the operations the API and the CLI have in common.
+//! - [`api`]: the HTTP API. [`cli`]: the command line. [`telemetry`]: logs and metrics.
+//!
+//! Upstream specifics (parameters, requests, parsing) live in the `apiary-connectors` crate,
+//! which does no I/O.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod fetch;
+pub mod queue;
+pub mod resilience;
+pub mod store;
+pub mod telemetry;
+
+/// Install the process's TLS provider (ring). reqwest is built without one, so this must run
+/// before the first client is built; calling it again is harmless.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,151 @@
+//! The job queue: apalis 1.0 over SQLite (the embedded default), Postgres or Redis.
+//!
+//! A queued message carries only the job's id; the job itself (connector, parameters, status,
+//! attempts, last error) lives in the store's `jobs` table, where it can be read after the queue
+//! has forgotten it. Enqueueing first claims the dataset's one pending slot in that table, so a
+//! second enqueue of a dataset already waiting returns the waiting job.
+//!
+//! SQLite: apalis keeps its tables in a sibling file (`apiary.db` → `apiary.queue.db`): its
+//! migrations and ours would otherwise share one `_sqlx_migrations` history and refuse each other.
+//! Postgres: apalis uses its own `apalis` schema. The queue is named `fetch` explicitly (apalis'
+//! default, the Rust type name, would strand jobs if the type moved).
+
+mod worker;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+pub use worker::run_workers;
+
+use crate::config::{Config, QueueBackend};
+
+/// Name of apalis' queue.
+pub const QUEUE: &str = "fetch";
+
+/// The message on the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchJob {
+    /// Id of the row in the store's `jobs` table.
+    pub id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue ({backend}): {message}")]
+pub struct QueueError {
+    backend: &'static str,
+    message: String,
+}
+
+impl QueueError {
+    fn new(backend: QueueBackend, e: impl std::fmt::Display) -> Self {
+        QueueError { backend: backend.as_str(), message: e.to_string() }
+    }
+}
+
+/// A handle on the configured queue, cheap to clone.
+#[derive(Clone)]
+pub enum Queue {
+    Sqlite(apalis_sqlite::SqliteStorage<FetchJob>),
+    Postgres(apalis_postgres::PostgresStorage<FetchJob>),
+    Redis(apalis_redis::RedisStorage<FetchJob>),
+}
+
+impl Queue {
+    /// Connect to the queue the config names, setting up its tables.
+    pub async fn connect(config: &Config) -> Result<Queue, QueueError> {
+        let backend = config.queue.backend;
+        let err = |e: &dyn std::fmt::Display| QueueError::new(backend, e);
+        match backend {
+            QueueBackend::Sqlite => {
+                let url = sibling_sqlite_url(&config.database_url);
+                let opts = SqliteConnectOptions::from_str(&url)
+                    .map_err(|e| err(&e))?
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| err(&e))?;
+                apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
+                let cfg = apalis_sqlite::Config::default().queue(QUEUE).batch_size(10);
+                Ok(Queue::Sqlite(apalis_sqlite::SqliteStorage::new(&pool).with_config(cfg)))
+            }
+            QueueBackend::Postgres => {
+                let pool = apalis_postgres::PgPool::connect(&config.database_url)
+                    .await
+                    .map_err(|e| err(&e.to_string().replace(&config.database_url, "[database url]")))?;
+                apalis_postgres::PostgresStorage::setup(&pool).await.map_err(|e| err(&e))?;
+                let cfg = apalis_postgres::Config::default().queue(QUEUE).batch_size(10);
+                Ok(Queue::Postgres(apalis_postgres::PostgresStorage::new(&pool).with_config(cfg)))
+            }
+            QueueBackend::Redis => {
+                let url = config.redis_url.as_deref().unwrap_or_default();
+                let conn = tokio::time::timeout(Duration::from_secs(10), apalis_redis::connect(url))
+                    .await
+                    .map_err(|_| err(&"no answer from Redis within 10 s"))?
+                    .map_err(|e| err(&e))?;
+                let cfg = apalis_redis::Config::default().queue(QUEUE);
+                Ok(Queue::Redis(apalis_redis::RedisStorage::new(conn).with_config(cfg)))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Queue::Sqlite(_) => "sqlite",
+            Queue::Postgres(_) => "postgres",
+            Queue::Redis(_) => "redis",
+        }
+    }
+
+    /// Put the job with id `id` on the queue, to run after `delay`.
+    pub async fn push(&self, id: &str, delay: Option<Duration>) -> Result<(), QueueError> {
+        let mut task = TaskBuilder::new(FetchJob { id: id.to_owned() }).max_attempts(1);
+        if let Some(delay) = delay {
+            // apalis schedules in whole seconds; round up so a job never runs before its time.
+            task = task.run_after(Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0)));
+        }
+        let task = task.build();
+        match self {
+            Queue::Sqlite(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
+            Queue::Postgres(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
+            Queue::Redis(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Redis, e)),
+        }
+    }
+
+    /// Whether the queue answers.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        match self {
+            Queue::Sqlite(q) => sqlx::query("SELECT 1").execute(q.pool()).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
+            Queue::Postgres(q) => sqlx::query("SELECT 1").execute(q.pool()).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
+            Queue::Redis(q) => {
+                let mut conn = q.clone().get_connection().clone();
+                redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Redis, e))
+            }
+        }
+    }
+}
+
+/// `sqlite://apiary.db?mode=rwc` → `sqlite://apiary.queue.db?mode=rwc`.
+pub fn sibling_sqlite_url(url: &str) -> String {
+    let (path, query) = url.split_once('?').map_or((url, None), |(p, q)| (p, Some(q)));
+    let sibling = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}.queue.db"),
+        None if path.ends_with(":memory:") => path.to_owned(),
+        None => format!("{path}.queue"),
+    };
+    match query {
+        Some(q) => format!("{sibling}?{q}"),
+        None => sibling,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_queue_lives_beside_the_cache() {
+        assert_eq!(super::sibling_sqlite_url("sqlite://apiary.db"), "sqlite://apiary.queue.db");
+        assert_eq!(super::sibling_sqlite_url("sqlite:///var/lib/a/cache?mode=rwc"), "sqlite:///var/lib/a/cache.queue?mode=rwc");
+    }
+}

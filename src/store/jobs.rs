@@ -1,0 +1,224 @@
+//! Job status, kept beside the cache so it can be read after the queue has forgotten the job.
+//!
+//! The queue (apalis) carries only a job's id; this table is the truth about what the job is
+//! and how it went. A partial unique index allows one pending (`queued` or `deferred`) job per
+//! dataset, which makes a second enqueue of the same dataset return the first.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use super::{Store, StoreError, on_pool};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    /// Waiting on a breaker or a quota, until `run_at`.
+    Deferred,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Queued, JobStatus::Running, JobStatus::Deferred, JobStatus::Succeeded, JobStatus::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Deferred => "deferred",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub connector: String,
+    #[serde(rename = "dataset")]
+    pub key: String,
+    pub params: Json<serde_json::Map<String, serde_json::Value>>,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub run_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl JobRow {
+    pub fn status(&self) -> JobStatus {
+        JobStatus::parse(&self.status).unwrap_or(JobStatus::Failed)
+    }
+}
+
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub connector: &'a str,
+    pub key: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// `SELECT` of every column, to which a `WHERE` is appended.
+macro_rules! select_jobs {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at FROM jobs WHERE ",
+            $where
+        )
+    };
+}
+
+impl Store {
+    /// Insert a queued job, or return the dataset's pending one. `true` when inserted.
+    pub async fn create_job(&self, job: &NewJob<'_>) -> Result<(JobRow, bool), StoreError> {
+        let now = Utc::now();
+        // Two racing enqueues: one insert wins, the other finds the winner (retry once if the
+        // winner finished in between).
+        for _ in 0..3 {
+            let inserted = on_pool!(self, pool => sqlx::query(
+                "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)
+                 ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING",
+            )
+            .bind(job.id)
+            .bind(job.connector)
+            .bind(job.key)
+            .bind(Json(job.params))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected());
+            if inserted > 0 {
+                let row = self.job(job.id).await?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))?;
+                return Ok((row, true));
+            }
+            if let Some(pending) = self.pending_job(job.key).await? {
+                return Ok((pending, false));
+            }
+        }
+        Err(StoreError::Corrupt(format!("could not enqueue {}: pending job keeps changing", job.key)))
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("id = $1")).bind(id).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    pub async fn pending_job(&self, key: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("key = $1 AND status IN ('queued', 'deferred')")).bind(key).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// Claim a job for running: only a pending job is claimed, so a redelivered message for a job
+    /// that already ran (or is running elsewhere) does nothing. Counts an attempt.
+    pub async fn start_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let now = Utc::now();
+        let n = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, run_at = NULL
+             WHERE id = $1 AND status IN ('queued', 'deferred')",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if n == 0 {
+            return Ok(None);
+        }
+        self.job(id).await
+    }
+
+    /// Put a running job back to wait until `run_at`, giving back the attempt it was charged.
+    /// `false` when another job for the dataset became pending meanwhile: the caller then ends
+    /// this one and leaves the dataset to the pending job.
+    pub async fn defer_job(&self, id: &str, run_at: DateTime<Utc>, reason: &str) -> Result<bool, StoreError> {
+        let result = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = 'deferred', attempts = attempts - 1, run_at = $2, error = $3, updated_at = $4
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(run_at)
+        .bind(reason)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+        match result {
+            Ok(n) => Ok(n > 0),
+            // The unique pending index: a newer job for the same dataset is already waiting.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Record how a job ended.
+    pub async fn finish_job(&self, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
+        let now = Utc::now();
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = $2, error = $3, updated_at = $4, finished_at = $4, run_at = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Jobs by status.
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
+            "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(rows)
+    }
+
+    /// Running jobs not touched for `older_than`, whose worker died: put back to queued.
+    pub async fn requeue_stale_running(&self, older_than: chrono::Duration) -> Result<Vec<String>, StoreError> {
+        let cutoff = Utc::now() - older_than;
+        let ids: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = 'running' AND updated_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await?);
+        let mut requeued = Vec::new();
+        for id in ids {
+            let r = on_pool!(self, pool => sqlx::query(
+                "UPDATE jobs SET status = 'queued', updated_at = $2 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(&id)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+            match r {
+                Ok(n) if n > 0 => requeued.push(id),
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    self.finish_job(&id, JobStatus::Failed, Some("worker lost; a newer job for the dataset is pending")).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(requeued)
+    }
+}

@@ -1,0 +1,288 @@
+//! The cache database: last good results (`datasets`), the `fetch_log` of attempts, job status
+//! (`jobs`) and persisted breaker state (`breakers`).
+//!
+//! One [`Store`] over two databases: embedded SQLite (the default: one file, nothing to run) and
+//! Postgres. The SQL is written once — both speak `$N` placeholders, `ON CONFLICT` and partial
+//! unique indexes, and sqlx maps `Json` and timestamps to each one's types — and the
+//! [`on_pool!`] macro runs it on whichever pool is configured. Schema changes only through
+//! `migrations/<database>/`.
+//!
+//! Every write is idempotent, because jobs are delivered at least once.
+
+mod jobs;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPoolOptions, PgPool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+
+pub use jobs::{JobRow, JobStatus, NewJob};
+
+use crate::resilience::Snapshot;
+
+/// A database that could not answer; the message never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The cache database.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same sqlx code on whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A cached dataset, as read back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Dataset {
+    pub key: String,
+    pub connector: String,
+    pub params: Json<serde_json::Map<String, serde_json::Value>>,
+    pub records: Json<Box<RawValue>>,
+    pub record_count: i64,
+    pub content_hash: String,
+    pub fetched_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A cached dataset without its records, for listings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DatasetSummary {
+    #[serde(rename = "dataset")]
+    pub key: String,
+    pub connector: String,
+    pub record_count: i64,
+    pub fetched_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Whether an upsert changed the stored records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Changed,
+    /// Same content: only `fetched_at` moved.
+    Unchanged,
+}
+
+/// One attempt at a dataset, for the fetch log.
+#[derive(Debug, Clone)]
+pub struct FetchLog<'a> {
+    pub job_id: &'a str,
+    pub connector: &'a str,
+    pub key: &'a str,
+    pub outcome: &'a str,
+    pub error: Option<&'a str>,
+    pub record_count: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+}
+
+impl Store {
+    /// Open (creating an SQLite file if missing) and migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Unavailable(format!("bad sqlite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Store::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|e| StoreError::Unavailable(redact_url_error(&e.to_string(), url)))?;
+            Store::Postgres(pool)
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(StoreError::from))
+    }
+
+    /// Store a last good result. Same content as stored: only `fetched_at` is refreshed.
+    pub async fn upsert_dataset(
+        &self,
+        connector: &str,
+        key: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+        records: &RawValue,
+        record_count: usize,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<Upsert, StoreError> {
+        let hash = content_hash(records.get().as_bytes());
+        let touched = on_pool!(self, pool => sqlx::query(
+            "UPDATE datasets SET fetched_at = $1 WHERE key = $2 AND content_hash = $3 AND fetched_at < $1",
+        )
+        .bind(fetched_at)
+        .bind(key)
+        .bind(&hash)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if touched > 0 {
+            return Ok(Upsert::Unchanged);
+        }
+        let count = record_count as i64;
+        let changed = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (key) DO UPDATE SET
+                 params = excluded.params, records = excluded.records, record_count = excluded.record_count,
+                 content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
+             WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash",
+        )
+        .bind(key)
+        .bind(connector)
+        .bind(Json(params))
+        .bind(Json(records))
+        .bind(count)
+        .bind(&hash)
+        .bind(fetched_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        // Nothing written means a newer result is already stored (a redelivered job finishing late).
+        Ok(if changed > 0 { Upsert::Changed } else { Upsert::Unchanged })
+    }
+
+    pub async fn dataset(&self, key: &str) -> Result<Option<Dataset>, StoreError> {
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Dataset>(
+            "SELECT key, connector, params, records, record_count, content_hash, fetched_at, changed_at
+             FROM datasets WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row)
+    }
+
+    /// Cached datasets in key order, optionally of one connector.
+    pub async fn datasets(
+        &self,
+        connector: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<DatasetSummary>, StoreError> {
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, DatasetSummary>(
+            "SELECT key, connector, record_count, fetched_at, changed_at FROM datasets
+             WHERE ($1 IS NULL OR connector = $1) ORDER BY key LIMIT $2 OFFSET $3",
+        )
+        .bind(connector)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows)
+    }
+
+    pub async fn dataset_count(&self) -> Result<i64, StoreError> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM datasets").fetch_one(pool).await?);
+        Ok(n)
+    }
+
+    pub async fn log_fetch(&self, entry: &FetchLog<'_>) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(entry.job_id)
+        .bind(entry.connector)
+        .bind(entry.key)
+        .bind(entry.outcome)
+        .bind(entry.error)
+        .bind(entry.record_count)
+        .bind(entry.started_at)
+        .bind(entry.duration.as_millis() as i64)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn save_breaker(&self, snap: &Snapshot) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO breakers (connector, snapshot, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (connector) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+        )
+        .bind(&snap.connector)
+        .bind(Json(snap))
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn breakers(&self) -> Result<Vec<Snapshot>, StoreError> {
+        let rows: Vec<Json<serde_json::Value>> =
+            on_pool!(self, pool => sqlx::query_scalar("SELECT snapshot FROM breakers").fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|Json(v)| crate::resilience::breaker::snapshot_from_json(v).map_err(StoreError::Corrupt))
+            .collect()
+    }
+}
+
+/// SHA-256 of the records' JSON, hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Connection errors can quote the URL, password included; strip it.
+fn redact_url_error(msg: &str, url: &str) -> String {
+    msg.replace(url, "[database url]")
+}

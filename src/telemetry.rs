@@ -1,0 +1,55 @@
+//! Logs and metrics.
+//!
+//! Logs go through `tracing` (text, or JSON with `--log-format json`); every line a job causes
+//! carries its `job_id` through the job's span. The HTTP stack's own crates are held at `warn`
+//! whatever `RUST_LOG` says: at debug they print request lines, and a request line may hold a key.
+//! Metrics are Prometheus text at `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Crates that may log URLs or headers at debug level.
+const QUIET: &[&str] = &["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn", "sqlx=warn", "apalis=info"];
+
+pub fn init_logs(format: LogFormat) {
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter = EnvFilter::try_new(&base).unwrap_or_else(|e| {
+        eprintln!("RUST_LOG `{base}` is not a valid filter ({e}); using `info`");
+        EnvFilter::new("info")
+    });
+    for directive in QUIET {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
