@@ -124,6 +124,8 @@ pub struct ConnectorSettings {
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
     pub backend: QueueBackend,
+    /// apalis' queue name.
+    pub name: String,
     pub concurrency: usize,
     pub poll_interval: Duration,
     pub give_up_after: Duration,

@@ -45,6 +45,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct Queue {
     backend: Option<Scalar>,
+    name: Scalar,
     concurrency: Scalar,
     poll_interval: Scalar,
     give_up_after: Scalar,
@@ -186,6 +187,10 @@ impl Config {
         }
         let queue = QueueSettings {
             backend,
+            name: match self.queue.name.text() {
+                n if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c)) => n,
+                _ => return Err(c.fail("queue.name", "a name of letters, digits, -, _, : or .", &self.queue.name)),
+            },
             concurrency: c.count("queue.concurrency", &self.queue.concurrency, 1)? as usize,
             poll_interval: c.duration("queue.poll_interval", &self.queue.poll_interval)?,
             give_up_after: c.duration("queue.give_up_after", &self.queue.give_up_after)?,

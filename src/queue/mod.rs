@@ -7,8 +7,8 @@
 //!
 //! SQLite: apalis keeps its tables in a sibling file (`apiary.db` → `apiary.queue.db`): its
 //! migrations and ours would otherwise share one `_sqlx_migrations` history and refuse each other.
-//! Postgres: apalis uses its own `apalis` schema. The queue is named `fetch` explicitly (apalis'
-//! default, the Rust type name, would strand jobs if the type moved).
+//! Postgres: apalis uses its own `apalis` schema. The queue is named explicitly (`queue.name`, default `fetch`):
+//! apalis' default, the Rust type name, would strand jobs if the type moved.
 
 mod worker;
 
@@ -22,9 +22,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 pub use worker::run_workers;
 
 use crate::config::{Config, QueueBackend};
-
-/// Name of apalis' queue.
-pub const QUEUE: &str = "fetch";
 
 /// The message on the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,7 +65,7 @@ impl Queue {
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                let cfg = apalis_sqlite::Config::default().queue(QUEUE).batch_size(10);
+                let cfg = apalis_sqlite::Config::default().queue(&config.queue.name).batch_size(10);
                 Ok(Queue::Sqlite(apalis_sqlite::SqliteStorage::new(&pool).with_config(cfg)))
             }
             QueueBackend::Postgres => {
@@ -76,7 +73,7 @@ impl Queue {
                     .await
                     .map_err(|e| err(&e.to_string().replace(&config.database_url, "[database url]")))?;
                 apalis_postgres::PostgresStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                let cfg = apalis_postgres::Config::default().queue(QUEUE).batch_size(10);
+                let cfg = apalis_postgres::Config::default().queue(&config.queue.name).batch_size(10);
                 Ok(Queue::Postgres(apalis_postgres::PostgresStorage::new(&pool).with_config(cfg)))
             }
             QueueBackend::Redis => {
@@ -85,7 +82,7 @@ impl Queue {
                     .await
                     .map_err(|_| err(&"no answer from Redis within 10 s"))?
                     .map_err(|e| err(&e))?;
-                let cfg = apalis_redis::Config::default().queue(QUEUE);
+                let cfg = apalis_redis::Config::default().queue(&config.queue.name);
                 Ok(Queue::Redis(apalis_redis::RedisStorage::new(conn).with_config(cfg)))
             }
         }

@@ -361,3 +361,6 @@ fn gauge(id: &'static str, state: BreakerState) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model;

@@ -75,7 +75,7 @@ async fn failure_rate_over_the_window_opens() {
     s.failure_threshold = 100;
     let b = Breaker::new("t", s);
     for i in 0..10 {
-        call(&b, if i % 2 == 0 { Outcome::Failure } else { Outcome::Success });
+        call(&b, if i % 2 == 1 { Outcome::Failure } else { Outcome::Success });
     }
     assert_eq!(b.state(), BreakerState::Open, "5 of 10 failed, threshold 50 %");
 }

@@ -1,0 +1,147 @@
+//! The store on real SQLite and real Postgres (a fresh database per test).
+
+use chrono::{Duration, Utc};
+use serde_json::value::to_raw_value;
+
+use super::*;
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+    (Store::connect(&url).await.unwrap(), dir)
+}
+
+/// A fresh Postgres database on the server named by `APIARY_TEST_PG_ADMIN`.
+pub(crate) async fn postgres() -> Store {
+    let admin = std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = PgPool::connect(&admin).await.expect("Postgres for tests (set APIARY_TEST_PG_ADMIN)");
+    let name = format!("apiary_unit_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    Store::connect(&url).await.unwrap()
+}
+
+fn params() -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("search_query".into(), "all:testing".into());
+    m
+}
+
+async fn upsert_only_refreshes_unchanged_content(store: Store) {
+    let records = to_raw_value(&serde_json::json!([{"id": "1"}, {"id": "2"}])).unwrap();
+    let t0 = Utc::now() - Duration::seconds(60);
+    assert_eq!(store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &records, 2, t0).await.unwrap(), Upsert::Changed);
+    let t1 = Utc::now();
+    assert_eq!(store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &records, 2, t1).await.unwrap(), Upsert::Unchanged);
+    let d = store.dataset("arxiv?k=1").await.unwrap().unwrap();
+    assert_eq!(d.record_count, 2);
+    assert!((d.fetched_at - t1).num_milliseconds().abs() < 2, "fetched_at refreshed");
+    assert!((d.changed_at - t0).num_milliseconds().abs() < 2, "changed_at kept");
+    // An older result arriving late (a redelivered job) never replaces a newer one.
+    let other = to_raw_value(&serde_json::json!([{"id": "old"}])).unwrap();
+    store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &other, 1, t0).await.unwrap();
+    assert_eq!(store.dataset("arxiv?k=1").await.unwrap().unwrap().record_count, 2);
+    // New content replaces it.
+    let newer = to_raw_value(&serde_json::json!([{"id": "3"}])).unwrap();
+    let t2 = Utc::now() + Duration::seconds(1);
+    assert_eq!(store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &newer, 1, t2).await.unwrap(), Upsert::Changed);
+    let d = store.dataset("arxiv?k=1").await.unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_str(d.records.0.get()).unwrap();
+    assert_eq!(stored, serde_json::json!([{"id": "3"}]));
+    let list = store.datasets(Some("arxiv"), 10, 0).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(store.datasets(Some("pubmed"), 10, 0).await.unwrap().is_empty());
+}
+
+async fn one_pending_job_per_dataset(store: Store) {
+    let p = params();
+    let new = |id: &'static str| NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p };
+    let (first, created) = store.create_job(&new("a")).await.unwrap();
+    assert!(created);
+    assert_eq!(first.status(), JobStatus::Queued);
+    let (again, created) = store.create_job(&new("b")).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, "a", "the pending job is returned");
+    // Running: a new enqueue gets a new job (the running fetch may predate the question).
+    let running = store.start_job("a").await.unwrap().unwrap();
+    assert_eq!(running.attempts, 1);
+    assert!(store.start_job("a").await.unwrap().is_none(), "a claimed job is not claimed twice");
+    let (c, created) = store.create_job(&new("c")).await.unwrap();
+    assert!(created && c.id == "c");
+    // Deferring "a" would make two pending jobs for one dataset: refused, the caller ends "a".
+    assert!(!store.defer_job("a", Utc::now(), "breaker open").await.unwrap());
+    store.finish_job("a", JobStatus::Failed, Some("superseded")).await.unwrap();
+    // "c" defers without spending its attempt.
+    store.start_job("c").await.unwrap().unwrap();
+    assert!(store.defer_job("c", Utc::now() + Duration::seconds(5), "breaker open").await.unwrap());
+    let c = store.job("c").await.unwrap().unwrap();
+    assert_eq!((c.status(), c.attempts), (JobStatus::Deferred, 0));
+    assert!(c.run_at.is_some());
+    store.start_job("c").await.unwrap().unwrap();
+    store.finish_job("c", JobStatus::Succeeded, None).await.unwrap();
+    let c = store.job("c").await.unwrap().unwrap();
+    assert_eq!(c.status(), JobStatus::Succeeded);
+    assert!(c.finished_at.is_some());
+    let counts = store.job_counts().await.unwrap();
+    assert!(counts.contains(&("failed".into(), 1)) && counts.contains(&("succeeded".into(), 1)), "{counts:?}");
+}
+
+async fn breaker_snapshots_round_trip(store: Store) {
+    let snap = Snapshot {
+        connector: "arxiv".into(),
+        state: crate::resilience::BreakerState::Open,
+        failure_rate: 50.0,
+        calls: 4,
+        failures: 2,
+        consecutive_failures: 2,
+        opened_at: Some(Utc::now()),
+        retry_at: Some(Utc::now() + Duration::seconds(30)),
+        forced: None,
+    };
+    store.save_breaker(&snap).await.unwrap();
+    store.save_breaker(&snap).await.unwrap();
+    let back = store.breakers().await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].state, snap.state);
+    assert_eq!(back[0].retry_at, snap.retry_at);
+}
+
+#[tokio::test]
+async fn sqlite_upsert() {
+    let (s, _dir) = sqlite().await;
+    upsert_only_refreshes_unchanged_content(s).await;
+}
+
+#[tokio::test]
+async fn sqlite_jobs() {
+    let (s, _dir) = sqlite().await;
+    one_pending_job_per_dataset(s).await;
+}
+
+#[tokio::test]
+async fn sqlite_breakers() {
+    let (s, _dir) = sqlite().await;
+    breaker_snapshots_round_trip(s).await;
+}
+
+#[tokio::test]
+async fn postgres_upsert() {
+    upsert_only_refreshes_unchanged_content(postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_jobs() {
+    one_pending_job_per_dataset(postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_breakers() {
+    breaker_snapshots_round_trip(postgres().await).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_error() {
+    let err = Store::connect("postgres://nobody:secretpw@127.0.0.1:1/none").await.unwrap_err().to_string();
+    assert!(err.contains("unavailable"), "{err}");
+    assert!(!err.contains("secretpw"), "password leaked: {err}");
+}
