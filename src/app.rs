@@ -72,6 +72,8 @@ impl Question {
 impl App {
     /// Connect to the store and the queue, build the stacks, restore persisted breaker state.
     pub async fn start(config: Config) -> Result<Arc<App>, StartError> {
+        // Install the metrics recorder before anything records.
+        crate::telemetry::metrics_handle();
         let config = Arc::new(config);
         let store = Store::connect(&config.database_url).await?;
         let queue = Queue::connect(&config).await?;

@@ -1,0 +1,146 @@
+//! `spawn_app()`: apiary in-process on a random port, on a fresh database, with its upstreams
+//! faked by wiremock serving the recorded bodies from `shared/fixtures`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiary::app::App;
+use apiary::config::Config;
+use serde_json::Value;
+use wiremock::MockServer;
+
+/// Where the cache and the queue live.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    /// Postgres cache, Postgres queue.
+    Postgres,
+    /// Postgres cache, Redis queue.
+    PostgresRedis,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub app: Arc<App>,
+    pub upstream: MockServer,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let dir = std::env::var("APIARY_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+/// A fresh Postgres database; its URL.
+pub async fn fresh_postgres() -> String {
+    let admin = std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = sqlx::PgPool::connect(&admin).await.expect("Postgres for tests (set APIARY_TEST_PG_ADMIN)");
+    let name = format!("apiary_it_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+pub async fn spawn_app(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    apiary::install_tls();
+    let upstream = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        ("APIARY_QUEUE__POLL_INTERVAL".into(), "50ms".into()),
+        ("APIARY_QUEUE__NAME".into(), format!("test-{}", uuid::Uuid::new_v4().simple())),
+        ("APIARY_FETCH__BACKOFF_BASE".into(), "20ms".into()),
+        ("APIARY_CONTACT_EMAIL".into(), "ops@example.org".into()),
+    ];
+    for c in apiary_connectors::all() {
+        let name = c.id().to_uppercase();
+        env.push((format!("APIARY_CONNECTORS__{name}__BASE_URL"), upstream.uri()));
+        env.push((format!("APIARY_CONNECTORS__{name}__RATE_LIMIT"), "1000/s".into()));
+    }
+    match backend {
+        Backend::Sqlite => {
+            env.push(("APIARY_DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("apiary.db").display())));
+        }
+        Backend::Postgres => env.push(("APIARY_DATABASE_URL".into(), fresh_postgres().await)),
+        Backend::PostgresRedis => {
+            env.push(("APIARY_DATABASE_URL".into(), fresh_postgres().await));
+            env.push(("APIARY_QUEUE__BACKEND".into(), "redis".into()));
+            let redis = std::env::var("APIARY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+            env.push(("APIARY_REDIS_URL".into(), redis));
+        }
+    }
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::load_with(&[], env).expect("test config");
+    let app = App::start(config).await.expect("app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let (api_stop, api_stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn({
+        let app = app.clone();
+        let mut rx = api_stopped.clone();
+        async move {
+            let _ = apiary::api::serve(app, listener, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+        }
+    });
+    tokio::spawn({
+        let app = app.clone();
+        async move {
+            let _ = apiary::queue::run_workers(app, async move {
+                stopped.await;
+                let _ = api_stop.send(true);
+            })
+            .await;
+        }
+    });
+    TestApp { url, http: reqwest::Client::new(), app, upstream, _dir: dir, _stop: stop }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Enqueue; returns the job id.
+    pub async fn enqueue(&self, connector: &str, params: Value) -> String {
+        let (status, body) = self.post("/v1/jobs", serde_json::json!({"connector": connector, "params": params})).await;
+        assert!(status == 202 || status == 200, "enqueue answered {status}: {body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Wait until the job is in one of `until`; returns the job.
+    pub async fn wait_job(&self, id: &str, until: &[&str]) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, _, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            if until.contains(&job["status"].as_str().unwrap_or_default()) {
+                return job;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job {id} stuck: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn breaker(&self, connector: &str) -> Value {
+        let (_, _, body) = self.get("/v1/breakers").await;
+        body["breakers"].as_array().unwrap().iter().find(|b| b["connector"] == connector).cloned().unwrap()
+    }
+}
