@@ -58,7 +58,8 @@ pub struct Question {
 
 impl Question {
     pub fn new(connector: &str, raw: Params) -> Result<Question, RequestError> {
-        let c = apiary_connectors::get(connector).ok_or_else(|| RequestError::UnknownConnector(connector.to_owned()))?;
+        let c =
+            apiary_connectors::get(connector).ok_or_else(|| RequestError::UnknownConnector(connector.to_owned()))?;
         let params = validate(c, raw)?;
         let key = dataset_key(c.id(), &params);
         Ok(Question { connector: c, params, key })

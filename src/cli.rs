@@ -109,7 +109,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             println!("migrations applied; cache on {}, queue on {}", app.store.kind(), app.queue.backend());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enqueue { connector, params, wait, timeout } => enqueue(&app, &connector, &params, wait, timeout).await,
+        Command::Enqueue { connector, params, wait, timeout } => {
+            enqueue(&app, &connector, &params, wait, timeout).await
+        }
         Command::Get { connector, params } => get(&app, &connector, &params).await,
         Command::Status => status(&app).await,
         Command::Connectors => unreachable!("handled above"),
@@ -135,7 +137,12 @@ async fn run(app: Arc<App>, api: bool, workers: bool) -> anyhow::Result<ExitCode
         tasks.spawn(async move { crate::api::serve(app, listener, stop).await.context("API server") });
     }
     if workers {
-        tracing::info!(queue = app.queue.backend(), cache = app.store.kind(), concurrency = app.config.queue.concurrency, "workers starting");
+        tracing::info!(
+            queue = app.queue.backend(),
+            cache = app.store.kind(),
+            concurrency = app.config.queue.concurrency,
+            "workers starting"
+        );
         let app = app.clone();
         let stop = stopped();
         tasks.spawn(async move { crate::queue::run_workers(app, stop).await.context("workers") });
@@ -194,7 +201,13 @@ fn parse_pairs(pairs: &[String]) -> anyhow::Result<Params> {
     Ok(params)
 }
 
-async fn enqueue(app: &App, connector: &str, pairs: &[String], wait: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn enqueue(
+    app: &App,
+    connector: &str,
+    pairs: &[String],
+    wait: bool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let q = Question::new(connector, parse_pairs(pairs)?)?;
     let (job, created) = app.enqueue(&q).await?;
     println!("{}", job.id);
@@ -314,7 +327,11 @@ fn print_connectors(config: &Config) {
             (true, false) => "KEY MISSING (required)",
             (false, false) => "no key (optional)",
         };
-        let contact = if c.requires_contact() && config.contact_email.is_none() { ", CONTACT MISSING (APIARY_CONTACT_EMAIL)" } else { "" };
+        let contact = if c.requires_contact() && config.contact_email.is_none() {
+            ", CONTACT MISSING (APIARY_CONTACT_EMAIL)"
+        } else {
+            ""
+        };
         let limit = s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",");
         println!("{:<18} {}", c.id(), c.describe());
         println!("  limit {limit}, ttl {}, {key}{contact}", format_duration(s.ttl));

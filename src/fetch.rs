@@ -54,7 +54,10 @@ impl Fetcher {
             .config
             .connector(id)
             .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} is not configured"))))?;
-        let stack = self.stacks.get(id).ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
+        let stack = self
+            .stacks
+            .get(id)
+            .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
         let ctx = Context {
             base_url: &settings.base_url,
             api_key: settings.api_key.as_ref().map(|k| k.expose()),
@@ -80,7 +83,11 @@ impl Fetcher {
         }
     }
 
-    async fn send(&self, req: &Request, timeout: Duration) -> Result<(u16, Vec<(String, String)>, Vec<u8>), ConnectorError> {
+    async fn send(
+        &self,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), ConnectorError> {
         let mut builder = match req.method {
             Method::Get => self.client.get(&req.url),
             Method::Post => self.client.post(&req.url),

@@ -17,7 +17,8 @@ pub enum LogFormat {
 }
 
 /// Crates that may log URLs or headers at debug level.
-const QUIET: &[&str] = &["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn", "sqlx=warn", "apalis=info"];
+const QUIET: &[&str] =
+    &["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn", "sqlx=warn", "apalis=info"];
 
 pub fn init_logs(format: LogFormat) {
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());

@@ -55,10 +55,10 @@ impl Connector for Arxiv {
             return Err(ParamError::invalid("search_query", "one of search_query or id_list is required"));
         }
         params::number(p, "start")?;
-        if let Some(n) = params::number(p, "max_results")? {
-            if n == 0 || n > MAX_RESULTS_CAP {
-                return Err(ParamError::invalid("max_results", format!("must be 1..={MAX_RESULTS_CAP}")));
-            }
+        if let Some(n) = params::number(p, "max_results")?
+            && (n == 0 || n > MAX_RESULTS_CAP)
+        {
+            return Err(ParamError::invalid("max_results", format!("must be 1..={MAX_RESULTS_CAP}")));
         }
         params::one_of(p, "sortBy", &["relevance", "lastUpdatedDate", "submittedDate"])?;
         params::one_of(p, "sortOrder", &["ascending", "descending"])

@@ -121,9 +121,10 @@ impl Connector for Crossref {
         match body.get("message-type").and_then(Value::as_str) {
             Some("work") => Ok(Page::last(paper(message).into_iter().collect())),
             Some("work-list") => {
-                let items = message.get("items").and_then(Value::as_array).ok_or_else(|| {
-                    ConnectorError::transient("CrossRef work-list without items")
-                })?;
+                let items = message
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| ConnectorError::transient("CrossRef work-list without items"))?;
                 let records: Vec<Record> = items.iter().filter_map(paper).collect();
                 let next = next_page(ctx, p, req, message, items.len());
                 Ok(Page { records, next })
@@ -226,11 +227,8 @@ fn paper(w: &Value) -> Option<Record> {
     let published = ["published", "issued", "published-print", "published-online"]
         .iter()
         .find_map(|k| w.get(*k).and_then(date_parts));
-    let updated = w
-        .get("deposited")
-        .and_then(|d| d.get("date-time"))
-        .and_then(Value::as_str)
-        .and_then(crate::text::timestamp);
+    let updated =
+        w.get("deposited").and_then(|d| d.get("date-time")).and_then(Value::as_str).and_then(crate::text::timestamp);
     let categories = w
         .get("subject")
         .and_then(Value::as_array)
@@ -275,7 +273,8 @@ fn date_parts(d: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     let year = i32::try_from(num(0)?).ok()?;
     let month = num(1).and_then(|m| u32::try_from(m).ok()).unwrap_or(1);
     let day = num(2).and_then(|d| u32::try_from(d).ok()).unwrap_or(1);
-    let date = chrono::NaiveDate::from_ymd_opt(year, month, day).or_else(|| chrono::NaiveDate::from_ymd_opt(year, 1, 1))?;
+    let date =
+        chrono::NaiveDate::from_ymd_opt(year, month, day).or_else(|| chrono::NaiveDate::from_ymd_opt(year, 1, 1))?;
     Some(chrono::TimeZone::from_utc_datetime(&chrono::Utc, &date.and_hms_opt(0, 0, 0)?))
 }
 

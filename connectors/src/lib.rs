@@ -88,8 +88,7 @@ pub trait Connector: Send + Sync + 'static {
     /// The first request of a fetch.
     fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
     /// Classify and parse one response to `req`.
-    fn read(&self, ctx: &Context, params: &Params, req: &Request, resp: &Response)
-    -> Result<Page, ConnectorError>;
+    fn read(&self, ctx: &Context, params: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError>;
 }
 
 static ALL: [&dyn Connector; 12] = [

@@ -64,11 +64,7 @@ pub fn validate(connector: &dyn Connector, raw: Params) -> Result<Params, ParamE
     let mut params = Params::new();
     for (name, value) in raw {
         if !spec.iter().any(|p| p.name == name) {
-            return Err(ParamError::Unknown {
-                connector: connector.id(),
-                name,
-                valid: describe_params(connector),
-            });
+            return Err(ParamError::Unknown { connector: connector.id(), name, valid: describe_params(connector) });
         }
         let value = value.trim();
         if !value.is_empty() {
@@ -76,11 +72,7 @@ pub fn validate(connector: &dyn Connector, raw: Params) -> Result<Params, ParamE
         }
     }
     if let Some(p) = spec.iter().find(|p| p.required && !params.contains_key(p.name)) {
-        return Err(ParamError::Missing {
-            connector: connector.id(),
-            name: p.name,
-            valid: describe_params(connector),
-        });
+        return Err(ParamError::Missing { connector: connector.id(), name: p.name, valid: describe_params(connector) });
     }
     connector.normalize(&mut params)?;
     Ok(params)

@@ -31,7 +31,8 @@ const PAGE_SIZE: u64 = 100;
 /// Relevance search serves at most this many results (offset + limit).
 const SEARCH_WINDOW: u64 = 1000;
 /// What a paper record holds, asked for when the caller names no fields.
-const DEFAULT_FIELDS: &str = "title,authors,abstract,year,publicationDate,externalIds,url,venue,journal,openAccessPdf,fieldsOfStudy";
+const DEFAULT_FIELDS: &str =
+    "title,authors,abstract,year,publicationDate,externalIds,url,venue,journal,openAccessPdf,fieldsOfStudy";
 const API: &str = "/graph/v1";
 
 /// Escaped in a paper id path segment; `/` and `:` stay (`DOI:10.1093/mind/lix.236.433`).
@@ -93,7 +94,10 @@ impl Connector for SemanticScholar {
         let limit = params::number(p, "limit")?.unwrap_or(PAGE_SIZE);
         let offset = params::number(p, "offset")?.unwrap_or(0);
         if limit == 0 || offset.saturating_add(limit) > SEARCH_WINDOW {
-            return Err(ParamError::invalid("limit", format!("limit must be 1.. and offset + limit at most {SEARCH_WINDOW}")));
+            return Err(ParamError::invalid(
+                "limit",
+                format!("limit must be 1.. and offset + limit at most {SEARCH_WINDOW}"),
+            ));
         }
         if let Some(q) = p.get("query") {
             let q = clean(q);
@@ -222,7 +226,8 @@ fn paper(v: &Value) -> Option<Record> {
         let year = i32::try_from(v.get("year").and_then(Value::as_i64)?).ok()?;
         crate::text::timestamp(&format!("{year:04}-01-01"))
     });
-    let doi = v.get("externalIds").and_then(|e| e.get("DOI")).and_then(Value::as_str).map(clean).filter(|d| !d.is_empty());
+    let doi =
+        v.get("externalIds").and_then(|e| e.get("DOI")).and_then(Value::as_str).map(clean).filter(|d| !d.is_empty());
     let venue = s("venue")
         .or_else(|| clean_opt(v.get("journal").and_then(|j| j.get("name")).and_then(Value::as_str)))
         .or_else(|| clean_opt(v.get("publicationVenue").and_then(|j| j.get("name")).and_then(Value::as_str)));

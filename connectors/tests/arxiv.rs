@@ -83,7 +83,8 @@ fn pages_until_max_results_and_empty_mid_page_is_transient() {
     assert_eq!(next.index, 1);
     // That page coming back empty, with 214881 results in total, is a hiccup.
     let empty = fixture("arxiv/id_list_0000.0000_zero_results_success.xml");
-    let empty = String::from_utf8(empty).unwrap().replace(">0</opensearch:totalResults>", ">214881</opensearch:totalResults>");
+    let empty =
+        String::from_utf8(empty).unwrap().replace(">0</opensearch:totalResults>", ">214881</opensearch:totalResults>");
     let err = arxiv.read(&ctx, &p, &next, &apiary_connectors::Response::new(200, empty.as_bytes())).unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient);
 }

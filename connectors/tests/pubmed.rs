@@ -101,7 +101,10 @@ fn efetch_article_with_mathml_abstract_and_collective_author() {
     let a = paper(&page.records[0]);
     assert_eq!(a.source, "pubmed");
     assert_eq!(a.id, "29963580");
-    assert_eq!(a.title, "Development of a pulmonary imaging biomarker pipeline for phenotyping of chronic lung disease.");
+    assert_eq!(
+        a.title,
+        "Development of a pulmonary imaging biomarker pipeline for phenotyping of chronic lung disease."
+    );
     assert_eq!(a.authors.len(), 9);
     assert_eq!(a.authors[0], "Fumin Guo");
     assert_eq!(a.authors[5], "David G McCormack");
@@ -133,7 +136,10 @@ fn efetch_two_articles_dates_doi_and_mesh() {
     assert!(a.categories.contains(&"Prisoners".to_owned()));
     let b = paper(&page.records[1]);
     assert_eq!(b.id, "9997");
-    assert_eq!(b.title, "Magnetic studies of Chromatium flavocytochrome C552. A mechanism for heme-flavin interaction.");
+    assert_eq!(
+        b.title,
+        "Magnetic studies of Chromatium flavocytochrome C552. A mechanism for heme-flavin interaction."
+    );
     assert_eq!(b.doi.as_deref(), Some("10.1016/0005-2795(76)90109-4"));
     assert_eq!(b.published.unwrap().to_rfc3339(), "1976-09-28T00:00:00+00:00");
     assert!(b.abstract_text.as_deref().unwrap().starts_with("Electron paramagnetic resonance"));
@@ -216,7 +222,8 @@ fn id_mode_is_one_efetch_and_long_lists_are_posted() {
     assert!(req.query_value("id").is_none());
     assert_eq!(req.form.iter().find(|(k, _)| k == "id").map(|(_, v)| v.split(',').count()), Some(250));
     // A PMID that no longer exists gives an empty set: a success with no records.
-    let page = read_one(pubmed, &params(pubmed, &[("id", "1")]), 200, b"<PubmedArticleSet></PubmedArticleSet>").unwrap();
+    let page =
+        read_one(pubmed, &params(pubmed, &[("id", "1")]), 200, b"<PubmedArticleSet></PubmedArticleSet>").unwrap();
     assert!(page.records.is_empty());
 }
 
@@ -287,7 +294,10 @@ fn book_articles_are_papers_too() {
     assert_eq!(b.title, "Alport Syndrome");
     assert_eq!(b.authors, vec!["Clifford E Kashtan"], "editors are not authors");
     assert_eq!(b.venue.as_deref(), Some("GeneReviews®"));
-    assert_eq!(b.abstract_text.as_deref(), Some("CLINICAL CHARACTERISTICS: Alport syndrome is characterized by renal disease."));
+    assert_eq!(
+        b.abstract_text.as_deref(),
+        Some("CLINICAL CHARACTERISTICS: Alport syndrome is characterized by renal disease.")
+    );
     assert_eq!(b.published.unwrap().to_rfc3339(), "1993-01-01T00:00:00+00:00");
 }
 

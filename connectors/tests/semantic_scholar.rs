@@ -57,8 +57,14 @@ fn search_page_parses_and_pages_by_next() {
         first.title,
         "Using DeepSpeed and Megatron to Train Megatron-Turing NLG 530B, A Large-Scale Generative Language Model"
     );
-    assert_eq!(first.url.as_deref(), Some("https://www.semanticscholar.org/paper/7cbc2a7843411a1768ab762930707af0a3c33a19"));
-    assert_eq!(paper(&page.records[1]).title, "Quantum theory, the Church–Turing principle and the universal quantum computer");
+    assert_eq!(
+        first.url.as_deref(),
+        Some("https://www.semanticscholar.org/paper/7cbc2a7843411a1768ab762930707af0a3c33a19")
+    );
+    assert_eq!(
+        paper(&page.records[1]).title,
+        "Quantum theory, the Church–Turing principle and the universal quantum computer"
+    );
     // 250 wanted: follow `next` with the remainder.
     let p = params(s2, &[("query", "turing"), ("fields", "title"), ("limit", "250")]);
     let req = s2.start(&c, &p).unwrap();
@@ -106,7 +112,11 @@ fn batch_body_skips_null_entries() {
     assert_eq!(a.authors, vec!["Marianne Bertrand", "E. Duflo", "S. Mullainathan"]);
     assert_eq!(a.doi.as_deref(), Some("10.2139/ssrn.288970"));
     assert_eq!(a.published.unwrap().to_rfc3339(), "2001-10-01T00:00:00+00:00");
-    assert_eq!(a.venue.as_deref(), Some("Experimental & Empirical Studies eJournal"), "empty venue falls back to journal");
+    assert_eq!(
+        a.venue.as_deref(),
+        Some("Experimental & Empirical Studies eJournal"),
+        "empty venue falls back to journal"
+    );
     assert_eq!(a.pdf_url.as_deref(), Some("http://papers.nber.org/papers/w8841.pdf"));
     assert!(a.abstract_text.as_deref().unwrap().starts_with("Most Difference-in-Difference (DD) papers"));
     assert_eq!(a.categories, vec!["Psychology", "Economics", "Mathematics"]);
@@ -130,7 +140,8 @@ fn match_and_bulk_bodies_parse() {
     assert_eq!(m.venue.as_deref(), Some("Journal of Applied Physics"));
     assert!(m.pdf_url.is_none(), "empty openAccessPdf.url");
     let p = params(s2, &[("query", "kubernetes")]);
-    let page = read_one(s2, &p, 200, &fixture("semantic_scholar/paper_search_bulk_last_page_token_success.json")).unwrap();
+    let page =
+        read_one(s2, &p, 200, &fixture("semantic_scholar/paper_search_bulk_last_page_token_success.json")).unwrap();
     assert_eq!(page.records.len(), 27);
     assert!(page.next.is_none(), "token null, no next: last page");
     assert_eq!(paper(&page.records[0]).id, "ef3ce7732e3ab16bdb11fb167aa19ccaf9ea0ac5");
@@ -147,7 +158,8 @@ fn error_bodies_classify() {
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("Unrecognized or unsupported fields"), "{}", err.message);
     let q = params(s2, &[("query", "askldjrq3rjaw938h")]);
-    let err = read_one(s2, &q, 404, &fixture("semantic_scholar/paper_search_match_title_not_found_404.json")).unwrap_err();
+    let err =
+        read_one(s2, &q, 404, &fixture("semantic_scholar/paper_search_match_title_not_found_404.json")).unwrap_err();
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("Title match not found"));
     let err = read_one(s2, &q, 403, &fixture("semantic_scholar/paper_batch_forbidden_403.json")).unwrap_err();

@@ -58,13 +58,18 @@ pub async fn show(
         let breaker = app.fetcher.stack(q.connector.id()).map(|s| s.breaker.snapshot());
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
             let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
-            metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "unavailable").increment(1);
+            metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "unavailable")
+                .increment(1);
             return Err(ApiError {
                 retry_after: Some(secs),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "upstream_unavailable",
-                    format!("{} is failing (breaker open) and nothing is cached for {}; retry in {secs} s", q.connector.id(), q.key),
+                    format!(
+                        "{} is failing (breaker open) and nothing is cached for {}; retry in {secs} s",
+                        q.connector.id(),
+                        q.key
+                    ),
                 )
             });
         }

@@ -41,7 +41,10 @@ pub fn params_from_json(map: serde_json::Map<String, serde_json::Value>) -> Resu
         .collect()
 }
 
-pub async fn create(State(app): State<Arc<App>>, body: Result<Json<CreateJob>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<Arc<App>>,
+    body: Result<Json<CreateJob>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(rejection)?;
     let q = Question::new(&body.connector, params_from_json(body.params)?)?;
     let (job, created) = app.enqueue(&q).await?;
@@ -98,7 +101,10 @@ pub async fn force_breaker(
         "closed" => Some(BreakerState::Closed),
         "auto" => None,
         other => {
-            return Err(ApiError::bad_request("invalid_state", format!("state `{other}` is not one of open, closed, auto")));
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                format!("state `{other}` is not one of open, closed, auto"),
+            ));
         }
     };
     stack.breaker.force(forced);

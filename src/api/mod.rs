@@ -28,7 +28,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/breakers", get(jobs::breakers))
         .route("/v1/breakers/{connector}", post(jobs::force_breaker))
         .route("/v1/connectors", get(jobs::connectors))
-        .fallback(|| async { ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers") })
+        .fallback(|| async {
+            ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers")
+        })
         .with_state(app)
 }
 
@@ -66,8 +68,5 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     if let Ok(n) = app.store.dataset_count().await {
         metrics::gauge!("apiary_datasets").set(n as f64);
     }
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::metrics_handle().render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::metrics_handle().render())
 }

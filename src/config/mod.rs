@@ -174,11 +174,8 @@ impl Config {
         }
         // Keys are read separately so that they keep their exact text and never pass through
         // figment's value parsing (a numeric key would otherwise become a number).
-        let vars: Vec<(String, String)> = env
-            .iter()
-            .filter(|(k, _)| !k.ends_with("__API_KEY"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let vars: Vec<(String, String)> =
+            env.iter().filter(|(k, _)| !k.ends_with("__API_KEY")).map(|(k, v)| (k.clone(), v.clone())).collect();
         for (k, v) in &vars {
             let path = env_path(k);
             figment = figment.merge(Serialized::default(&path, parse_env_value(v)));
@@ -198,10 +195,10 @@ fn parse_env_value(v: &str) -> figment::value::Value {
     if let Ok(n) = v.parse::<i64>() {
         return n.into();
     }
-    if let Ok(f) = v.parse::<f64>() {
-        if v.contains('.') {
-            return f.into();
-        }
+    if let Ok(f) = v.parse::<f64>()
+        && v.contains('.')
+    {
+        return f.into();
     }
     match v {
         "true" => true.into(),
@@ -254,12 +251,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The shortest of `250ms`, `4s`, `15m`, `2h`, `7d` that is exact.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
     for (unit, len) in [("d", 86400), ("h", 3600), ("m", 60)] {
-        if s >= len && s % len == 0 {
+        if s >= len && s.is_multiple_of(len) {
             return format!("{}{unit}", s / len);
         }
     }
@@ -270,9 +267,8 @@ pub fn format_duration(d: Duration) -> String {
 pub fn parse_rate_limit(s: &str) -> Result<Vec<Quota>, String> {
     let mut quotas = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (count, per) = part
-            .split_once('/')
-            .ok_or_else(|| format!("`{part}` is not a quota like 10/s, 5/min, 1/3s or 25/day"))?;
+        let (count, per) =
+            part.split_once('/').ok_or_else(|| format!("`{part}` is not a quota like 10/s, 5/min, 1/3s or 25/day"))?;
         let count: u32 = count.trim().parse().map_err(|_| format!("`{part}`: `{count}` is not a whole number"))?;
         if count == 0 {
             return Err(format!("`{part}`: a quota needs at least one call"));

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret,
-    Window, env_source, parse_duration, parse_rate_limit,
+    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret, Window,
+    env_source, parse_duration, parse_rate_limit,
 };
 
 /// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
@@ -129,7 +129,9 @@ impl Check<'_> {
     fn count(&self, key: &str, v: &Scalar, min: i64) -> Result<u32, ConfigError> {
         match v {
             Scalar::Int(n) if *n >= min && *n <= u32::MAX as i64 => Ok(*n as u32),
-            Scalar::Str(s) if s.trim().parse::<u32>().is_ok_and(|n| n as i64 >= min) => Ok(s.trim().parse().unwrap_or(0)),
+            Scalar::Str(s) if s.trim().parse::<u32>().is_ok_and(|n| n as i64 >= min) => {
+                Ok(s.trim().parse().unwrap_or(0))
+            }
             _ => Err(self.fail(key, &format!("a whole number of at least {min}"), v)),
         }
     }
@@ -154,18 +156,24 @@ impl Check<'_> {
 impl Config {
     pub fn validate(self, env: &BTreeMap<String, String>) -> Result<super::Config, ConfigError> {
         let c = Check { env };
-        let listen = self.listen.text().parse().map_err(|_| c.fail("listen", "an address like 127.0.0.1:8080", &self.listen))?;
+        let listen =
+            self.listen.text().parse().map_err(|_| c.fail("listen", "an address like 127.0.0.1:8080", &self.listen))?;
         let database_url = c.url("database_url", &self.database_url, &["sqlite:", "postgres://", "postgresql://"])?;
-        let redis_url = self.redis_url.as_ref().map(|v| c.url("redis_url", v, &["redis://", "rediss://"])).transpose()?;
+        let redis_url =
+            self.redis_url.as_ref().map(|v| c.url("redis_url", v, &["redis://", "rediss://"])).transpose()?;
         let contact_email = self.contact_email.map(|v| v.text()).filter(|s| !s.trim().is_empty());
-        if let Some(email) = &contact_email {
-            if !email.contains('@') {
-                return Err(c.fail("contact_email", "an e-mail address", &Scalar::Str(email.clone())));
-            }
+        if let Some(email) = &contact_email
+            && !email.contains('@')
+        {
+            return Err(c.fail("contact_email", "an e-mail address", &Scalar::Str(email.clone())));
         }
         let backend = match &self.queue.backend {
             None => {
-                if database_url.starts_with("sqlite:") { QueueBackend::Sqlite } else { QueueBackend::Postgres }
+                if database_url.starts_with("sqlite:") {
+                    QueueBackend::Sqlite
+                } else {
+                    QueueBackend::Postgres
+                }
             }
             Some(v) => match v.text().as_str() {
                 "sqlite" => QueueBackend::Sqlite,
@@ -178,9 +186,7 @@ impl Config {
             return Err(ConfigError("`queue.backend` is redis but `redis_url` (APIARY_REDIS_URL) is not set".into()));
         }
         if backend == QueueBackend::Postgres && !database_url.starts_with("postgres") {
-            return Err(ConfigError(
-                "`queue.backend` is postgres but `database_url` is not a postgres:// URL".into(),
-            ));
+            return Err(ConfigError("`queue.backend` is postgres but `database_url` is not a postgres:// URL".into()));
         }
         if backend == QueueBackend::Sqlite && !database_url.starts_with("sqlite:") {
             return Err(ConfigError("`queue.backend` is sqlite but `database_url` is not a sqlite:// URL".into()));
@@ -207,18 +213,12 @@ impl Config {
 
         if let Some(unknown) = self.connectors.keys().find(|k| apiary_connectors::get(k).is_none()) {
             let known: Vec<_> = apiary_connectors::all().iter().map(|c| c.id()).collect();
-            return Err(ConfigError(format!(
-                "`connectors.{unknown}` is not a connector; known: {}",
-                known.join(", ")
-            )));
+            return Err(ConfigError(format!("`connectors.{unknown}` is not a connector; known: {}", known.join(", "))));
         }
         let mut connectors = BTreeMap::new();
         for conn in apiary_connectors::all() {
             let id = conn.id();
-            let raw = self
-                .connectors
-                .get(id)
-                .ok_or_else(|| ConfigError(format!("`connectors.{id}` is missing")))?;
+            let raw = self.connectors.get(id).ok_or_else(|| ConfigError(format!("`connectors.{id}` is missing")))?;
             let key = |field: &str| format!("connectors.{id}.{field}");
             if raw.api_key.is_some() {
                 return Err(ConfigError(format!(
@@ -227,25 +227,28 @@ impl Config {
                     id.to_uppercase()
                 )));
             }
-            let base_url = c.url(&key("base_url"), c.required(&key("base_url"), raw.base_url.as_ref())?, &["http://", "https://"])?;
+            let base_url = c.url(
+                &key("base_url"),
+                c.required(&key("base_url"), raw.base_url.as_ref())?,
+                &["http://", "https://"],
+            )?;
             let rl = c.required(&key("rate_limit"), raw.rate_limit.as_ref())?;
-            let rate_limit = parse_rate_limit(&rl.text()).map_err(|e| c.fail(&key("rate_limit"), &format!("quotas like 5/min,25/day ({e})"), rl))?;
+            let rate_limit = parse_rate_limit(&rl.text())
+                .map_err(|e| c.fail(&key("rate_limit"), &format!("quotas like 5/min,25/day ({e})"), rl))?;
             let ttl = c.duration(&key("ttl"), c.required(&key("ttl"), raw.ttl.as_ref())?)?;
             let max_pages = match &raw.max_pages {
                 Some(v) => c.count(&key("max_pages"), v, 1)?,
                 None => default_pages,
             };
             let group = conn.group().as_str();
-            let base = self
-                .breakers
-                .get(group)
-                .ok_or_else(|| ConfigError(format!("`breakers.{group}` is missing")))?;
+            let base = self.breakers.get(group).ok_or_else(|| ConfigError(format!("`breakers.{group}` is missing")))?;
             let breaker = breaker(&c, &format!("connectors.{id}.breaker"), &raw.breaker.over(base))?;
             let api_key = env
                 .get(&format!("APIARY_CONNECTORS__{}__API_KEY", id.to_uppercase()))
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| Secret::new(k.trim()));
-            connectors.insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
+            connectors
+                .insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
         }
         Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fetch, connectors })
     }
@@ -257,18 +260,26 @@ fn breaker(c: &Check, prefix: &str, b: &Breaker) -> Result<BreakerSettings, Conf
     let window = get("window", &b.window)?;
     let window = match &window {
         Scalar::Int(_) => Window::Count(c.count(&key("window"), &window, 1)?),
-        Scalar::Str(s) if s.trim().chars().all(|ch| ch.is_ascii_digit()) => Window::Count(c.count(&key("window"), &window, 1)?),
+        Scalar::Str(s) if s.trim().chars().all(|ch| ch.is_ascii_digit()) => {
+            Window::Count(c.count(&key("window"), &window, 1)?)
+        }
         _ => Window::Time(c.duration(&key("window"), &window)?),
     };
     Ok(BreakerSettings {
         failure_threshold: c.count(&key("failure_threshold"), &get("failure_threshold", &b.failure_threshold)?, 1)?,
-        failure_rate_threshold: c.percent(&key("failure_rate_threshold"), &get("failure_rate_threshold", &b.failure_rate_threshold)?)?,
+        failure_rate_threshold: c
+            .percent(&key("failure_rate_threshold"), &get("failure_rate_threshold", &b.failure_rate_threshold)?)?,
         minimum_calls: c.count(&key("minimum_calls"), &get("minimum_calls", &b.minimum_calls)?, 1)?,
         window,
-        slow_call_threshold: c.duration(&key("slow_call_threshold"), &get("slow_call_threshold", &b.slow_call_threshold)?)?,
+        slow_call_threshold: c
+            .duration(&key("slow_call_threshold"), &get("slow_call_threshold", &b.slow_call_threshold)?)?,
         timeout: c.duration(&key("timeout"), &get("timeout", &b.timeout)?)?,
         recovery_timeout: c.duration(&key("recovery_timeout"), &get("recovery_timeout", &b.recovery_timeout)?)?,
         success_threshold: c.count(&key("success_threshold"), &get("success_threshold", &b.success_threshold)?, 1)?,
-        half_open_max_calls: c.count(&key("half_open_max_calls"), &get("half_open_max_calls", &b.half_open_max_calls)?, 1)?,
+        half_open_max_calls: c.count(
+            &key("half_open_max_calls"),
+            &get("half_open_max_calls", &b.half_open_max_calls)?,
+            1,
+        )?,
     })
 }

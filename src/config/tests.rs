@@ -87,7 +87,8 @@ fn files_layer_between_defaults_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("apiary.toml");
     std::fs::write(&file, "[connectors.census]\nttl = \"1d\"\nrate_limit = \"2/s\"\n").unwrap();
-    let c = Config::load_with(&[file.clone()], env(&[("APIARY_CONNECTORS__CENSUS__RATE_LIMIT", "3/s")])).unwrap();
+    let c = Config::load_with(std::slice::from_ref(&file), env(&[("APIARY_CONNECTORS__CENSUS__RATE_LIMIT", "3/s")]))
+        .unwrap();
     let census = c.connector("census").unwrap();
     assert_eq!(census.ttl, Duration::from_secs(86400));
     assert_eq!(census.rate_limit[0].count, 3);

@@ -106,7 +106,9 @@ impl Queue {
         let task = task.build();
         match self {
             Queue::Sqlite(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
-            Queue::Postgres(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
+            Queue::Postgres(q) => {
+                q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e))
+            }
             Queue::Redis(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Redis, e)),
         }
     }
@@ -114,11 +116,23 @@ impl Queue {
     /// Whether the queue answers.
     pub async fn ping(&self) -> Result<(), QueueError> {
         match self {
-            Queue::Sqlite(q) => sqlx::query("SELECT 1").execute(q.pool()).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
-            Queue::Postgres(q) => sqlx::query("SELECT 1").execute(q.pool()).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
+            Queue::Sqlite(q) => sqlx::query("SELECT 1")
+                .execute(q.pool())
+                .await
+                .map(|_| ())
+                .map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
+            Queue::Postgres(q) => sqlx::query("SELECT 1")
+                .execute(q.pool())
+                .await
+                .map(|_| ())
+                .map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
             Queue::Redis(q) => {
                 let mut conn = q.clone().get_connection().clone();
-                redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(|e| QueueError::new(QueueBackend::Redis, e))
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| QueueError::new(QueueBackend::Redis, e))
             }
         }
     }
@@ -143,6 +157,9 @@ mod tests {
     #[test]
     fn sqlite_queue_lives_beside_the_cache() {
         assert_eq!(super::sibling_sqlite_url("sqlite://apiary.db"), "sqlite://apiary.queue.db");
-        assert_eq!(super::sibling_sqlite_url("sqlite:///var/lib/a/cache?mode=rwc"), "sqlite:///var/lib/a/cache.queue?mode=rwc");
+        assert_eq!(
+            super::sibling_sqlite_url("sqlite:///var/lib/a/cache?mode=rwc"),
+            "sqlite:///var/lib/a/cache.queue?mode=rwc"
+        );
     }
 }

@@ -131,7 +131,13 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
             app.store.log_fetch(&log).await?;
             metrics::counter!("apiary_jobs_deferred_total", "connector" => connector.id()).increment(1);
             if !app.store.defer_job(id, run_at, &reason).await? {
-                return finish(app, id, JobStatus::Failed, Some(&format!("{reason}; a newer job for the dataset is pending"))).await;
+                return finish(
+                    app,
+                    id,
+                    JobStatus::Failed,
+                    Some(&format!("{reason}; a newer job for the dataset is pending")),
+                )
+                .await;
             }
             tracing::info!(wait_ms = wait.as_millis() as u64, %reason, "job deferred");
             if let Err(e) = app.queue.push(id, Some(wait)).await {
@@ -151,7 +157,9 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
             log.error = Some(&msg);
             app.store.log_fetch(&log).await?;
             match &e {
-                CallError::Failed(err) if is_loud(err) => tracing::error!(error = %msg, "job failed: operator action needed"),
+                CallError::Failed(err) if is_loud(err) => {
+                    tracing::error!(error = %msg, "job failed: operator action needed")
+                }
                 _ => tracing::warn!(error = %msg, "job failed"),
             }
             finish(app, id, JobStatus::Failed, Some(&msg)).await

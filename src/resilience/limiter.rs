@@ -32,7 +32,9 @@ struct Cell {
 impl Cell {
     fn wait(&self, now: Instant) -> Duration {
         match self.tat {
-            Some(tat) => tat.checked_sub(self.tolerance).map_or(Duration::ZERO, |allowed| allowed.saturating_duration_since(now)),
+            Some(tat) => {
+                tat.checked_sub(self.tolerance).map_or(Duration::ZERO, |allowed| allowed.saturating_duration_since(now))
+            }
             None => Duration::ZERO,
         }
     }

@@ -35,7 +35,9 @@ pub enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Deferred { wait, reason } => write!(f, "deferred for {}: {reason}", crate::config::format_duration(*wait)),
+            CallError::Deferred { wait, reason } => {
+                write!(f, "deferred for {}: {reason}", crate::config::format_duration(*wait))
+            }
             CallError::Failed(e) => e.fmt(f),
         }
     }
@@ -81,10 +83,7 @@ impl Stack {
                 Ok(permit) => permit,
                 Err(retry_in) => {
                     metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id).increment(1);
-                    return Err(CallError::Deferred {
-                        wait: retry_in,
-                        reason: format!("{} breaker is open", self.id),
-                    });
+                    return Err(CallError::Deferred { wait: retry_in, reason: format!("{} breaker is open", self.id) });
                 }
             };
             if let Err(wait) = self.limiter.acquire(self.max_wait).await {

@@ -214,7 +214,12 @@ impl Store {
                 Ok(n) if n > 0 => requeued.push(id),
                 Ok(_) => {}
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    self.finish_job(&id, JobStatus::Failed, Some("worker lost; a newer job for the dataset is pending")).await?;
+                    self.finish_job(
+                        &id,
+                        JobStatus::Failed,
+                        Some("worker lost; a newer job for the dataset is pending"),
+                    )
+                    .await?;
                 }
                 Err(e) => return Err(e.into()),
             }

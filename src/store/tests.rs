@@ -13,7 +13,8 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 
 /// A fresh Postgres database on the server named by `APIARY_TEST_PG_ADMIN`.
 pub(crate) async fn postgres() -> Store {
-    let admin = std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let pool = PgPool::connect(&admin).await.expect("Postgres for tests (set APIARY_TEST_PG_ADMIN)");
     let name = format!("apiary_unit_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
@@ -32,7 +33,10 @@ async fn upsert_only_refreshes_unchanged_content(store: Store) {
     let t0 = Utc::now() - Duration::seconds(60);
     assert_eq!(store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &records, 2, t0).await.unwrap(), Upsert::Changed);
     let t1 = Utc::now();
-    assert_eq!(store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &records, 2, t1).await.unwrap(), Upsert::Unchanged);
+    assert_eq!(
+        store.upsert_dataset("arxiv", "arxiv?k=1", &params(), &records, 2, t1).await.unwrap(),
+        Upsert::Unchanged
+    );
     let d = store.dataset("arxiv?k=1").await.unwrap().unwrap();
     assert_eq!(d.record_count, 2);
     assert!((d.fetched_at - t1).num_milliseconds().abs() < 2, "fetched_at refreshed");

@@ -38,7 +38,8 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 
 /// A fresh Postgres database; its URL.
 pub async fn fresh_postgres() -> String {
-    let admin = std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("APIARY_TEST_PG_ADMIN").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let pool = sqlx::PgPool::connect(&admin).await.expect("Postgres for tests (set APIARY_TEST_PG_ADMIN)");
     let name = format!("apiary_it_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();

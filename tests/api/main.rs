@@ -24,8 +24,9 @@ async fn serve_arxiv(app: &TestApp) {
 async fn round_trip(backend: Backend) {
     let app = spawn_app(backend, &[]).await;
     serve_arxiv(&app).await;
-    let (status, body) =
-        app.post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": "all:testing", "max_results": 10}})).await;
+    let (status, body) = app
+        .post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": "all:testing", "max_results": 10}}))
+        .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["dataset"], "arxiv?max_results=10&search_query=all%3Atesting");
     assert_eq!(body["status"], "queued");
@@ -40,7 +41,10 @@ async fn round_trip(backend: Backend) {
     assert_eq!(records.len(), 10);
     assert_eq!(data["record_count"], 10);
     assert_eq!(records[0]["kind"], "paper");
-    assert_eq!(records[0]["title"], "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques");
+    assert_eq!(
+        records[0]["title"],
+        "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques"
+    );
     assert_eq!(data["stale"], false);
     assert_eq!(data["breaker"], "closed");
     assert!(data["fetched_at"].is_string() && data["age_seconds"].is_u64());
@@ -52,6 +56,7 @@ async fn round_trip(backend: Backend) {
     assert_eq!(err["error"]["code"], "not_cached");
     let (_, _, list) = app.get("/v1/datasets").await;
     assert_eq!(list["datasets"].as_array().unwrap().len(), 1);
+    assert_eq!(app.app.store.dataset_count().await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +87,14 @@ async fn refusals_are_json_errors_that_say_what_is_valid() {
     assert!(body["error"]["message"].as_str().unwrap().contains("search_query"), "{body}");
     let (status, body) = app.post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": ["a"]}})).await;
     assert_eq!(status, 400, "{body}");
-    let r = app.http.post(format!("{}/v1/jobs", app.url)).body("{not json").header("content-type", "application/json").send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}/v1/jobs", app.url))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_request");
@@ -110,7 +122,8 @@ async fn breaker_opens_holds_off_the_upstream_serves_stale_and_recovers() {
     assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
     drop(good);
 
-    let down = Mock::given(path("/api/query")).respond_with(ResponseTemplate::new(503)).mount_as_scoped(&app.upstream).await;
+    let down =
+        Mock::given(path("/api/query")).respond_with(ResponseTemplate::new(503)).mount_as_scoped(&app.upstream).await;
     let id = app.enqueue("arxiv", params.clone()).await;
     let job = app.wait_job(&id, &["deferred", "failed", "succeeded"]).await;
     assert_eq!(job["status"], "deferred", "the job waits for the breaker: {job}");
@@ -150,14 +163,20 @@ async fn alpha_vantage_note_at_http_200_never_replaces_the_quote() {
     let app = spawn_app(Backend::Sqlite, &[("APIARY_CONNECTORS__ALPHA_VANTAGE__API_KEY", "k")]).await;
     let params = json!({"function": "GLOBAL_QUOTE", "symbol": "MSFT"});
     let good = Mock::given(path("/query"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("alpha_vantage/global_quote_MSFT_success.json"), "application/json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("alpha_vantage/global_quote_MSFT_success.json"), "application/json"),
+        )
         .mount_as_scoped(&app.upstream)
         .await;
     let id = app.enqueue("alpha_vantage", params.clone()).await;
     assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
     drop(good);
     let _note = Mock::given(path("/query"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("alpha_vantage/rate_limit_note_200.json"), "application/json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("alpha_vantage/rate_limit_note_200.json"), "application/json"),
+        )
         .mount_as_scoped(&app.upstream)
         .await;
     let id = app.enqueue("alpha_vantage", params).await;

@@ -181,9 +181,8 @@ fn efetch(ctx: &Context, ids: &[&str]) -> Request {
 fn canonical_ids(raw: &str) -> Result<String, ParamError> {
     let mut out: Vec<String> = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let n: u64 = part
-            .parse()
-            .map_err(|_| ParamError::invalid("id", format!("`{part}` is not a PMID (digits only)")))?;
+        let n: u64 =
+            part.parse().map_err(|_| ParamError::invalid("id", format!("`{part}` is not a PMID (digits only)")))?;
         let n = n.to_string();
         if !out.contains(&n) {
             out.push(n);

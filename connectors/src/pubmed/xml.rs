@@ -120,7 +120,8 @@ fn element(s: &quick_xml::events::BytesStart) -> Result<Element, String> {
     let mut attrs = Vec::new();
     for a in s.attributes().with_checks(false) {
         let a = a.map_err(|e| format!("bad attribute: {e}"))?;
-        let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| format!("bad attribute value: {e}"))?;
+        let value =
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| format!("bad attribute value: {e}"))?;
         attrs.push((a.key.local_name().as_ref().to_owned(), value.into_owned()));
     }
     Ok(Element { name: s.local_name().as_ref().to_owned(), attrs, children: Vec::new() })

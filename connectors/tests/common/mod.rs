@@ -19,7 +19,12 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 }
 
 pub fn ctx() -> Context<'static> {
-    Context { base_url: "http://upstream.test", api_key: Some("test-key"), contact_email: Some("ops@example.org"), max_pages: 10 }
+    Context {
+        base_url: "http://upstream.test",
+        api_key: Some("test-key"),
+        contact_email: Some("ops@example.org"),
+        max_pages: 10,
+    }
 }
 
 /// Validated parameters (panics on a refusal: tests give good ones).

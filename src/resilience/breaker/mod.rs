@@ -267,8 +267,9 @@ impl Breaker {
     fn snap(&self, s: &Inner, now: Instant) -> Snapshot {
         let (calls, failures) = counts(&s.window);
         let state = effective(s, now);
-        let retry_at = (state == BreakerState::Open)
-            .then(|| Utc::now() + chrono::Duration::from_std(s.until.saturating_duration_since(now)).unwrap_or_default());
+        let retry_at = (state == BreakerState::Open).then(|| {
+            Utc::now() + chrono::Duration::from_std(s.until.saturating_duration_since(now)).unwrap_or_default()
+        });
         Snapshot {
             connector: self.id.to_owned(),
             state,
@@ -316,10 +317,13 @@ impl Breaker {
             BreakerState::HalfOpen => {}
         }
         if from != to {
-            metrics::counter!("apiary_breaker_transitions_total", "connector" => self.id, "to" => to.as_str()).increment(1);
+            metrics::counter!("apiary_breaker_transitions_total", "connector" => self.id, "to" => to.as_str())
+                .increment(1);
             match to {
                 BreakerState::Open => tracing::warn!(connector = self.id, from = from.as_str(), "breaker opened"),
-                _ => tracing::info!(connector = self.id, from = from.as_str(), to = to.as_str(), "breaker changed state"),
+                _ => {
+                    tracing::info!(connector = self.id, from = from.as_str(), to = to.as_str(), "breaker changed state")
+                }
             }
         }
         gauge(self.id, to);

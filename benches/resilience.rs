@@ -1,0 +1,358 @@
+//! The resilience stack's costs, as the issue asks for them (figures in BENCHMARKS.md):
+//! - the stack's own cost per call with no network (timeout + limiter + breaker + the recorded
+//!   GLOBAL_QUOTE body classified by the Alpha Vantage connector), beside the same closure bare;
+//! - rejection by an open breaker (`Breaker::try_acquire`), with allocations counted;
+//! - throughput through the full stack (`Fetcher::fetch`) against a local fast upstream, beside
+//!   bare reqwest GETs of the same URL at the same concurrency, in alternating rounds.
+//!
+//! No benchmark framework: plain `Instant` timing over many iterations, the median of several
+//! runs, and a counting global allocator. Run with `cargo bench --bench resilience`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apiary::config::{BreakerSettings, Config, Window};
+use apiary::fetch::Fetcher;
+use apiary::resilience::{Breaker, Outcome, Stack};
+use apiary_connectors::{Connector, ConnectorError, Context, Page, Params, Request, Response};
+
+// ---- allocation counting -------------------------------------------------------------------
+
+/// The system allocator, counting allocations made by the current thread.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+const RUNS: usize = 15;
+const BODY: &[u8] = include_bytes!("data/global_quote_MSFT_success.json");
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The configuration every part uses: Alpha Vantage pointed at `base_url`, a rate limit that
+/// never waits, a key so that requests can be built.
+fn config(base_url: &str) -> Config {
+    let env = [
+        ("APIARY_CONNECTORS__ALPHA_VANTAGE__BASE_URL", base_url),
+        ("APIARY_CONNECTORS__ALPHA_VANTAGE__RATE_LIMIT", "1000000000/s"),
+        ("APIARY_CONNECTORS__ALPHA_VANTAGE__API_KEY", "bench"),
+    ];
+    Config::load_with(&[], env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("bench config")
+}
+
+fn quote_params() -> Params {
+    [("function", "GLOBAL_QUOTE"), ("symbol", "MSFT")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument picks parts.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    println!("apiary resilience benchmarks: medians of {RUNS} runs (release profile)\n");
+    if wanted("overhead") {
+        stack_overhead();
+    }
+    if wanted("rejection") {
+        open_breaker_rejection();
+    }
+    if wanted("throughput") {
+        throughput();
+    }
+}
+
+// ---- 1. the stack's own cost per call --------------------------------------------------------
+
+fn stack_overhead() {
+    let cfg = config("http://127.0.0.1:9");
+    let settings = cfg.connector("alpha_vantage").unwrap();
+    let connector = apiary_connectors::get("alpha_vantage").unwrap();
+    let params = quote_params();
+    let ctx = Context { base_url: &settings.base_url, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+    let request: Request = connector.start(&ctx, &params).unwrap();
+    let response = Response::new(200, BODY);
+    let classify = || async { connector.read(&ctx, &params, &request, &response) };
+    let noop = || async { Ok::<u32, ConnectorError>(black_box(1)) };
+    assert!(classify_once(connector, &ctx, &params, &request, &response).records.len() == 1);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    const CALLS: u32 = 20_000;
+
+    for recorder in [false, true] {
+        if recorder {
+            // The service installs a Prometheus recorder; every call then updates a counter and a
+            // histogram for real. It cannot be uninstalled, so this pass comes second.
+            let _ = apiary::telemetry::metrics_handle();
+        }
+        let stack = Stack::new("alpha_vantage", settings, &cfg.fetch);
+        let (mut stacked, mut bare, mut stack_noop, mut bare_noop) = (vec![], vec![], vec![], vec![]);
+        rt.block_on(async {
+            for run in 0..=RUNS {
+                let t = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(stack.call(classify).await.unwrap());
+                }
+                let s = t.elapsed().as_nanos() as f64 / CALLS as f64;
+                let t = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(classify().await.unwrap());
+                }
+                let b = t.elapsed().as_nanos() as f64 / CALLS as f64;
+                let t = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(stack.call(noop).await.unwrap());
+                }
+                let sn = t.elapsed().as_nanos() as f64 / CALLS as f64;
+                let t = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(noop().await.unwrap());
+                }
+                let bn = t.elapsed().as_nanos() as f64 / CALLS as f64;
+                if run > 0 {
+                    // Run 0 warms caches and the allocator.
+                    stacked.push(s);
+                    bare.push(b);
+                    stack_noop.push(sn);
+                    bare_noop.push(bn);
+                }
+            }
+        });
+        let overhead: Vec<f64> = stacked.iter().zip(&bare).map(|(s, b)| s - b).collect();
+        let noop_overhead: Vec<f64> = stack_noop.iter().zip(&bare_noop).map(|(s, b)| s - b).collect();
+        println!(
+            "stack overhead, no network ({} metrics recorder), ns/call:",
+            if recorder { "Prometheus" } else { "no" }
+        );
+        println!("  Stack::call(classify GLOBAL_QUOTE) {:>8.0}", median(stacked.clone()));
+        println!("  classify GLOBAL_QUOTE, bare        {:>8.0}", median(bare.clone()));
+        println!(
+            "  overhead (paired, median)          {:>8.0}   [min {:.0}, max {:.0}]",
+            median(overhead.clone()),
+            quantile(&overhead, 0.0),
+            quantile(&overhead, 1.0)
+        );
+        println!("  Stack::call(no-op closure)         {:>8.0}", median(stack_noop.clone()));
+        println!("  no-op closure, bare                {:>8.1}", median(bare_noop.clone()));
+        println!("  overhead with no-op (paired)       {:>8.0}\n", median(noop_overhead));
+    }
+}
+
+fn classify_once(c: &dyn Connector, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Page {
+    c.read(ctx, p, req, resp).expect("the recorded quote parses")
+}
+
+// ---- 2. rejection by an open breaker ---------------------------------------------------------
+
+fn open_breaker_rejection() {
+    let breaker = Breaker::new(
+        "bench",
+        BreakerSettings {
+            failure_threshold: 1,
+            failure_rate_threshold: 50.0,
+            minimum_calls: 10,
+            window: Window::Count(10),
+            slow_call_threshold: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            recovery_timeout: Duration::from_secs(3600),
+            success_threshold: 1,
+            half_open_max_calls: 1,
+        },
+    );
+    let p = breaker.try_acquire().unwrap();
+    breaker.record(p, Outcome::Failure, Duration::ZERO);
+    assert!(breaker.try_acquire().is_err(), "the breaker is open");
+
+    const CALLS: u64 = 1_000_000;
+    let mut times = Vec::new();
+    let mut allocated = 0;
+    for run in 0..=RUNS {
+        let before = allocations();
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            black_box(black_box(&breaker).try_acquire()).unwrap_err();
+        }
+        let ns = t.elapsed().as_nanos() as f64 / CALLS as f64;
+        if run > 0 {
+            times.push(ns);
+            allocated += allocations() - before;
+        }
+    }
+    println!("rejection by an open breaker (Breaker::try_acquire -> Err(Duration)):");
+    println!(
+        "  median {:.1} ns/call [min {:.1}, max {:.1}]",
+        median(times.clone()),
+        quantile(&times, 0.0),
+        quantile(&times, 1.0)
+    );
+    println!("  allocations in {} calls: {allocated}", CALLS * RUNS as u64);
+
+    // The same refusal seen through the stack, for comparison: it builds the deferral's reason.
+    let cfg = config("http://127.0.0.1:9");
+    let mut settings = cfg.connector("alpha_vantage").unwrap().clone();
+    settings.breaker.failure_threshold = 1;
+    let stack = Stack::new("alpha_vantage", &settings, &cfg.fetch);
+    let p = stack.breaker.try_acquire().unwrap();
+    stack.breaker.record(p, Outcome::Failure, Duration::ZERO);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    const STACK_CALLS: u64 = 200_000;
+    let mut times = Vec::new();
+    let mut allocated = 0;
+    rt.block_on(async {
+        for run in 0..=RUNS {
+            let before = allocations();
+            let t = Instant::now();
+            for _ in 0..STACK_CALLS {
+                black_box(stack.call(|| async { Ok::<(), ConnectorError>(()) }).await.unwrap_err());
+            }
+            let ns = t.elapsed().as_nanos() as f64 / STACK_CALLS as f64;
+            if run > 0 {
+                times.push(ns);
+                allocated += allocations() - before;
+            }
+        }
+    });
+    println!(
+        "  through Stack::call (-> CallError::Deferred): median {:.1} ns/call, {:.1} allocations/call\n",
+        median(times),
+        allocated as f64 / (STACK_CALLS * RUNS as u64) as f64
+    );
+}
+
+// ---- 3. throughput against a local upstream ------------------------------------------------
+
+/// Concurrent callers, as a worker with `queue.concurrency` jobs would be.
+const CONCURRENCY: usize = 8;
+const REQUESTS_PER_ROUND: usize = 4_000;
+const ROUNDS: usize = 9;
+
+fn throughput() {
+    apiary::install_tls();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/query",
+            axum::routing::get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], BODY) }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let base_url = format!("http://{addr}");
+        let cfg = Arc::new(config(&base_url));
+        let fetcher = Arc::new(Fetcher::new(cfg.clone()).unwrap());
+        let connector = apiary_connectors::get("alpha_vantage").unwrap();
+        let params = Arc::new(quote_params());
+        let bare = reqwest::Client::builder().user_agent(cfg.fetch.user_agent.clone()).build().unwrap();
+        let url = format!("{base_url}/query?function=GLOBAL_QUOTE&symbol=MSFT&apikey=bench");
+
+        let stack_round = || {
+            let (fetcher, params) = (fetcher.clone(), params.clone());
+            round(move || {
+                let (fetcher, params) = (fetcher.clone(), params.clone());
+                async move {
+                    let records = fetcher.fetch(connector, &params).await.expect("fetch through the stack");
+                    assert_eq!(records.len(), 1);
+                }
+            })
+        };
+        let bare_round = || {
+            let (bare, url) = (bare.clone(), url.clone());
+            round(move || {
+                let (bare, url) = (bare.clone(), url.clone());
+                async move {
+                    let resp = bare.get(&url).send().await.expect("bare GET");
+                    assert!(resp.status().is_success());
+                    black_box(resp.bytes().await.expect("bare body"));
+                }
+            })
+        };
+
+        // Warm up both clients' connection pools.
+        stack_round().await;
+        bare_round().await;
+        let (mut stacked, mut bare_rps, mut ratios) = (vec![], vec![], vec![]);
+        for i in 0..ROUNDS {
+            // Alternate which goes first, so that drift in the machine's load hits both alike.
+            let (s, b) = if i % 2 == 0 {
+                let s = stack_round().await;
+                (s, bare_round().await)
+            } else {
+                let b = bare_round().await;
+                (stack_round().await, b)
+            };
+            stacked.push(s);
+            bare_rps.push(b);
+            ratios.push(s / b);
+        }
+        let (ms, mb) = (median(stacked.clone()), median(bare_rps.clone()));
+        println!(
+            "throughput against a local upstream ({CONCURRENCY} concurrent callers, {REQUESTS_PER_ROUND} requests a round, {ROUNDS} alternating rounds):"
+        );
+        println!("  full stack (Fetcher::fetch: stack + reqwest + classification)  median {ms:>8.0} req/s");
+        println!("  bare reqwest GET + body                                        median {mb:>8.0} req/s");
+        println!("  ratio of medians {:.3}; per-round ratios: median {:.3}, min {:.3}, max {:.3}", ms / mb, median(ratios.clone()), quantile(&ratios, 0.0), quantile(&ratios, 1.0));
+    });
+}
+
+/// Run `REQUESTS_PER_ROUND` calls of `one` from `CONCURRENCY` tasks; requests per second.
+async fn round<F, Fut>(one: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let one = one.clone();
+            tokio::spawn(async move {
+                for _ in 0..REQUESTS_PER_ROUND / CONCURRENCY {
+                    one().await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    REQUESTS_PER_ROUND as f64 / t.elapsed().as_secs_f64()
+}
