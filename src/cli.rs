@@ -37,6 +37,8 @@ enum Command {
     Worker,
     /// The HTTP API only.
     Serve,
+    /// The scheduler only: enqueues `[[syncs]]` on their timetable (once per tick fleet-wide).
+    Scheduler,
     /// Apply database migrations and set up the queue, then exit.
     Migrate,
     /// Queue a fetch: `apiary enqueue arxiv search_query=cat:cs.AI max_results=10`. Prints the job id.
@@ -102,9 +104,10 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
     }
     let app = App::start(config).await.context("start-up")?;
     match command {
-        Command::Run => run(app, true, true).await,
-        Command::Worker => run(app, false, true).await,
-        Command::Serve => run(app, true, false).await,
+        Command::Run => run(app, Parts { api: true, workers: true, scheduler: true }).await,
+        Command::Worker => run(app, Parts { api: false, workers: true, scheduler: false }).await,
+        Command::Serve => run(app, Parts { api: true, workers: false, scheduler: false }).await,
+        Command::Scheduler => run(app, Parts { api: false, workers: false, scheduler: true }).await,
         Command::Migrate => {
             println!("migrations applied; cache on {}, queue on {}", app.store.kind(), app.queue.backend());
             Ok(ExitCode::SUCCESS)
@@ -118,7 +121,14 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
     }
 }
 
-async fn run(app: Arc<App>, api: bool, workers: bool) -> anyhow::Result<ExitCode> {
+/// Which parts of the service a process runs.
+struct Parts {
+    api: bool,
+    workers: bool,
+    scheduler: bool,
+}
+
+async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -127,7 +137,7 @@ async fn run(app: Arc<App>, api: bool, workers: bool) -> anyhow::Result<ExitCode
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    if api {
+    if parts.api {
         let listener = tokio::net::TcpListener::bind(app.config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", app.config.listen))?;
@@ -136,7 +146,15 @@ async fn run(app: Arc<App>, api: bool, workers: bool) -> anyhow::Result<ExitCode
         let stop = stopped();
         tasks.spawn(async move { crate::api::serve(app, listener, stop).await.context("API server") });
     }
-    if workers {
+    if parts.scheduler {
+        let app = app.clone();
+        let stop = stopped();
+        tasks.spawn(async move {
+            crate::queue::run_scheduler(app, stop).await;
+            Ok(())
+        });
+    }
+    if parts.workers {
         tracing::info!(
             queue = app.queue.backend(),
             cache = app.store.kind(),

@@ -151,6 +151,18 @@ pub struct Config {
     pub fetch: FetchSettings,
     /// By connector id, one entry for every connector apiary ships.
     pub connectors: BTreeMap<String, ConnectorSettings>,
+    /// Datasets refreshed on a timetable.
+    pub syncs: Vec<SyncSettings>,
+}
+
+/// A scheduled sync: one dataset, refreshed every `every`.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub connector: &'static str,
+    pub params: apiary_connectors::Params,
+    /// The dataset key; also names the sync.
+    pub key: String,
+    pub every: Duration,
 }
 
 impl Config {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret, Window,
-    env_source, parse_duration, parse_rate_limit,
+    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret, SyncSettings,
+    Window, env_source, parse_duration, parse_rate_limit,
 };
 
 /// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
@@ -39,6 +39,17 @@ pub struct Config {
     fetch: Fetch,
     breakers: BTreeMap<String, Breaker>,
     connectors: BTreeMap<String, Connector>,
+    #[serde(default)]
+    syncs: Vec<Sync>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sync {
+    connector: String,
+    #[serde(default)]
+    params: BTreeMap<String, Scalar>,
+    every: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +261,22 @@ impl Config {
             connectors
                 .insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
         }
-        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fetch, connectors })
+        let mut syncs = Vec::new();
+        for (i, sync) in self.syncs.iter().enumerate() {
+            let at = format!("syncs[{i}]");
+            let conn = apiary_connectors::get(&sync.connector)
+                .ok_or_else(|| ConfigError(format!("`{at}.connector`: `{}` is not a connector", sync.connector)))?;
+            let raw = sync.params.iter().map(|(k, v)| (k.clone(), v.text())).collect();
+            let params = apiary_connectors::params::validate(conn, raw)
+                .map_err(|e| ConfigError(format!("`{at}.params`: {e}")))?;
+            let every = c.duration(&format!("{at}.every"), &sync.every)?;
+            if every < std::time::Duration::from_secs(1) {
+                return Err(c.fail(&format!("{at}.every"), "at least 1s", &sync.every));
+            }
+            let key = apiary_connectors::dataset_key(conn.id(), &params);
+            syncs.push(SyncSettings { connector: conn.id(), params, key, every });
+        }
+        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fetch, connectors, syncs })
     }
 }
 

@@ -10,6 +10,7 @@
 //! Postgres: apalis uses its own `apalis` schema. The queue is named explicitly (`queue.name`, default `fetch`):
 //! apalis' default, the Rust type name, would strand jobs if the type moved.
 
+mod scheduler;
 mod worker;
 
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
+pub use scheduler::run_scheduler;
 pub use worker::run_workers;
 
 use crate::config::{Config, QueueBackend};

@@ -286,3 +286,32 @@ pub fn content_hash(bytes: &[u8]) -> String {
 fn redact_url_error(msg: &str, url: &str) -> String {
     msg.replace(url, "[database url]")
 }
+
+impl Store {
+    /// Claim tick `slot` (seconds since the epoch) of sync `sync`; `true` for exactly one caller.
+    pub async fn claim_tick(&self, sync: &str, slot: i64, by: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO sync_ticks (sync, slot, claimed_by, claimed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sync, slot) DO NOTHING",
+        )
+        .bind(sync)
+        .bind(slot)
+        .bind(by)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Forget ticks of `sync` older than `before`.
+    pub async fn prune_ticks(&self, sync: &str, before: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM sync_ticks WHERE sync = $1 AND slot < $2")
+            .bind(sync)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+}

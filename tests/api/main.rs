@@ -2,6 +2,7 @@
 //! Redis, against upstreams faked with wiremock serving the recorded bodies.
 
 mod helpers;
+mod scheduler;
 
 use std::time::{Duration, Instant};
 

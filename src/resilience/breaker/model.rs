@@ -121,10 +121,11 @@ impl Model {
     }
 
     fn release(&mut self, p: ModelPermit) {
-        if let ModelState::HalfOpen { in_flight, .. } = &mut self.state {
-            if p.probe && p.epoch == self.epoch {
-                *in_flight = in_flight.saturating_sub(1);
-            }
+        if let ModelState::HalfOpen { in_flight, .. } = &mut self.state
+            && p.probe
+            && p.epoch == self.epoch
+        {
+            *in_flight = in_flight.saturating_sub(1);
         }
     }
 
