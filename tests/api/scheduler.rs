@@ -51,7 +51,7 @@ fn a_bad_sync_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("syncs.toml");
     std::fs::write(&toml, "[[syncs]]\nconnector = \"arxiv\"\nparams = { query = \"x\" }\nevery = \"1m\"\n").unwrap();
-    let err = Config::load_with(&[toml.clone()], Vec::new()).unwrap_err().to_string();
+    let err = Config::load_with(std::slice::from_ref(&toml), Vec::new()).unwrap_err().to_string();
     assert!(err.contains("syncs[0].params") && err.contains("search_query"), "{err}");
     std::fs::write(&toml, "[[syncs]]\nconnector = \"arxiv\"\nparams = { search_query = \"x\" }\nevery = \"100ms\"\n")
         .unwrap();
