@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::fetch::Fetcher;
 use crate::queue::{Queue, QueueError};
-use crate::resilience::BreakerState;
+use crate::resilience::{BreakerState, Fleet, Snapshot};
 use crate::store::{Dataset, JobRow, NewJob, Store, StoreError};
 
 /// Everything a request handler or a job needs, built once per process.
@@ -20,6 +20,8 @@ pub struct App {
     pub queue: Queue,
     /// The HTTP client and each connector's resilience stack.
     pub fetcher: Fetcher,
+    /// Shared limits and breakers, in fleet mode.
+    pub fleet: Option<Arc<Fleet>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +80,21 @@ impl App {
         let config = Arc::new(config);
         let store = Store::connect(&config.database_url).await?;
         let queue = Queue::connect(&config).await?;
-        let fetcher = Fetcher::new(config.clone()).map_err(|e| StartError::Http(e.to_string()))?;
-        let app = Arc::new(App { config, store, queue, fetcher });
+        let fleet = match &config.redis_url {
+            Some(url) => match Fleet::connect(url, &config.queue.name, config.fleet.size).await {
+                Ok(fleet) => {
+                    tracing::info!(member = %fleet.member, "fleet mode: limits and breakers shared through Redis");
+                    Some(Arc::new(fleet))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, share = config.fleet.size, "Redis unreachable at start: limits and breakers stay local (1/fleet.size of each quota)");
+                    None
+                }
+            },
+            None => None,
+        };
+        let fetcher = Fetcher::new(config.clone(), fleet.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+        let app = Arc::new(App { config, store, queue, fetcher, fleet });
         app.restore_breakers().await?;
         Ok(app)
     }
@@ -133,15 +148,23 @@ impl App {
         Ok(self.store.dataset(&q.key).await?)
     }
 
-    /// The connector's breaker state (closed when the connector has no stack).
-    pub fn breaker_state(&self, id: &str) -> BreakerState {
-        self.fetcher.stack(id).map_or(BreakerState::Closed, |s| s.breaker.state())
+    /// The connector's breaker, fleet-wide in fleet mode.
+    pub async fn breaker(&self, id: &str) -> Option<Snapshot> {
+        match self.fetcher.stack(id) {
+            Some(stack) => Some(stack.snapshot().await),
+            None => None,
+        }
     }
 
-    /// Whether a cached dataset of `connector` fetched `age` ago is stale.
-    pub fn is_stale(&self, connector: &str, age: Duration) -> bool {
+    /// The connector's breaker state (closed when the connector has no stack).
+    pub async fn breaker_state(&self, id: &str) -> BreakerState {
+        self.breaker(id).await.map_or(BreakerState::Closed, |s| s.state)
+    }
+
+    /// Whether a cached dataset of `connector` fetched `age` ago is stale, given its breaker.
+    pub fn is_stale(&self, connector: &str, age: Duration, breaker: BreakerState) -> bool {
         let ttl = self.config.connector(connector).map_or(Duration::ZERO, |c| c.ttl);
-        age > ttl || self.breaker_state(connector) != BreakerState::Closed
+        age > ttl || breaker != BreakerState::Closed
     }
 
     /// Age of a cached dataset now.

@@ -137,6 +137,21 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(fleet) = app.fleet.clone() {
+        let role = [(parts.api, "api"), (parts.workers, "worker"), (parts.scheduler, "scheduler")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, r)| *r)
+            .collect::<Vec<_>>()
+            .join("+");
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                fleet.heartbeat(&role).await;
+            }
+        });
+    }
     if parts.api {
         let listener = tokio::net::TcpListener::bind(app.config.listen)
             .await
@@ -287,7 +302,7 @@ async fn get(app: &App, connector: &str, pairs: &[String]) -> anyhow::Result<Exi
         "record_count": d.record_count,
         "fetched_at": d.fetched_at,
         "age_seconds": age.as_secs(),
-        "stale": app.is_stale(&d.connector, age),
+        "stale": app.is_stale(&d.connector, age, app.breaker_state(&d.connector).await),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
@@ -299,8 +314,23 @@ async fn status(app: &App) -> anyhow::Result<ExitCode> {
     let jobs: Vec<String> = jobs.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("jobs: {}", if jobs.is_empty() { "none".to_owned() } else { jobs.join(", ") });
     println!("datasets: {}", app.store.dataset_count().await?);
-    println!("breakers (as last persisted):");
-    let snaps = app.store.breakers().await?;
+    if let Some(fleet) = &app.fleet {
+        let members = fleet.members().await.unwrap_or_default();
+        println!("fleet: {} live process(es)", members.len());
+        for (member, role, seen) in members {
+            println!("  {member:<40} {role:<24} seen {}", seen.to_rfc3339());
+        }
+    }
+    let mut snaps = Vec::new();
+    if app.fleet.is_some() {
+        println!("breakers (fleet-wide):");
+        for stack in app.fetcher.stacks() {
+            snaps.push(stack.snapshot().await);
+        }
+    } else {
+        println!("breakers (as last persisted):");
+        snaps = app.store.breakers().await?;
+    }
     for c in apiary_connectors::all() {
         let line = match snaps.iter().find(|s| s.connector == c.id()) {
             Some(s) => {

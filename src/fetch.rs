@@ -10,7 +10,7 @@ use apiary_connectors::request::SecretPlace;
 use apiary_connectors::{Connector, ConnectorError, Context, Method, Params, Record, Request, Response};
 
 use crate::config::Config;
-use crate::resilience::{CallError, Stack};
+use crate::resilience::{CallError, Fleet, Stack};
 
 /// Largest body read from an upstream; more is treated as a broken response.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -23,7 +23,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(config: Arc<Config>) -> Result<Fetcher, reqwest::Error> {
+    pub fn new(config: Arc<Config>, fleet: Option<Arc<Fleet>>) -> Result<Fetcher, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(config.fetch.user_agent.clone())
             .connect_timeout(Duration::from_secs(10))
@@ -33,7 +33,7 @@ impl Fetcher {
             .iter()
             .filter_map(|c| {
                 let settings = config.connector(c.id())?;
-                Some((c.id(), Arc::new(Stack::new(c.id(), settings, &config.fetch))))
+                Some((c.id(), Arc::new(Stack::new(c.id(), settings, &config.fetch, fleet.clone()))))
             })
             .collect();
         Ok(Fetcher { client, stacks, config })
@@ -72,7 +72,7 @@ impl Fetcher {
                 .call(|| async {
                     let (status, headers, body) = self.send(&request, settings.breaker.timeout).await?;
                     let response = Response { status, headers, body: &body };
-                    connector.read(&ctx, params, &request, &response)
+                    connector.read(&ctx, params, &request, &response).map_err(|e| scrub(e, ctx.api_key))
                 })
                 .await?;
             records.extend(page.records);
@@ -127,6 +127,16 @@ impl Fetcher {
     }
 }
 
+/// Upstreams may quote the caller's key back in an error body; it never goes further than here.
+fn scrub(mut e: ConnectorError, key: Option<&str>) -> ConnectorError {
+    if let Some(key) = key.filter(|k| k.len() >= 4)
+        && e.message.contains(key)
+    {
+        e.message = e.message.replace(key, "[redacted]");
+    }
+    e
+}
+
 /// A transport failure as a transient error. The URL is dropped from the message: its query
 /// may hold a key.
 fn transport_error(e: reqwest::Error) -> ConnectorError {
@@ -147,4 +157,17 @@ fn transport_error(e: reqwest::Error) -> ConnectorError {
         source = s.source();
     }
     ConnectorError::transient(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_quoted_back_by_the_upstream_is_scrubbed() {
+        let e = ConnectorError::permanent("HTTP 401: the key sk-live-12345 is not valid");
+        assert_eq!(scrub(e, Some("sk-live-12345")).message, "HTTP 401: the key [redacted] is not valid");
+        let e = ConnectorError::permanent("nothing to hide");
+        assert_eq!(scrub(e, Some("sk-live-12345")).message, "nothing to hide");
+    }
 }

@@ -55,7 +55,7 @@ pub async fn show(
     let q = Question::new(&connector, raw)?;
     let mut cached = app.dataset(&q).await?;
     if cached.is_none() {
-        let breaker = app.fetcher.stack(q.connector.id()).map(|s| s.breaker.snapshot());
+        let breaker = app.breaker(q.connector.id()).await;
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
             let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
             metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "unavailable")
@@ -93,8 +93,8 @@ pub async fn show(
 async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
     let id = q.connector.id();
     let age = App::age(d);
-    let breaker = app.breaker_state(id);
-    let stale = app.is_stale(id, age);
+    let breaker = app.breaker_state(id).await;
+    let stale = app.is_stale(id, age, breaker);
     let mut refresh_job = None;
     if stale && breaker != BreakerState::Open {
         match app.enqueue(q).await {
@@ -186,17 +186,20 @@ pub async fn list(
         return Err(ApiError::bad_request("invalid_params", "limit must be 1..=1000 and offset at least 0"));
     }
     let rows: Vec<DatasetSummary> = app.store.datasets(q.connector.as_deref(), q.limit, q.offset).await?;
-    let items: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|d| {
-            let age = (chrono::Utc::now() - d.fetched_at).to_std().unwrap_or_default();
-            let stale = app.is_stale(&d.connector, age);
-            let mut v = serde_json::to_value(&d).unwrap_or_default();
-            v["age_seconds"] = age.as_secs().into();
-            v["stale"] = stale.into();
-            v
-        })
-        .collect();
+    let mut states = std::collections::HashMap::new();
+    let mut items = Vec::with_capacity(rows.len());
+    for d in rows {
+        let state = match states.get(&d.connector) {
+            Some(s) => *s,
+            None => *states.entry(d.connector.clone()).or_insert(app.breaker_state(&d.connector).await),
+        };
+        let age = (chrono::Utc::now() - d.fetched_at).to_std().unwrap_or_default();
+        let mut v = serde_json::to_value(&d).unwrap_or_default();
+        v["age_seconds"] = age.as_secs().into();
+        v["stale"] = app.is_stale(&d.connector, age, state).into();
+        v["breaker"] = state.as_str().into();
+        items.push(v);
+    }
     let next = (items.len() as i64 == q.limit).then(|| q.offset + q.limit);
     Ok(axum::Json(serde_json::json!({"datasets": items, "limit": q.limit, "offset": q.offset, "next_offset": next})))
 }

@@ -76,8 +76,19 @@ pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
 }
 
 pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    let items: Vec<_> = app.fetcher.stacks().map(|s| s.breaker.snapshot()).collect();
-    Json(serde_json::json!({"breakers": items}))
+    let mut items = Vec::new();
+    for stack in app.fetcher.stacks() {
+        items.push(stack.snapshot().await);
+    }
+    let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
+    if let Some(fleet) = &app.fleet {
+        let members = fleet.members().await.unwrap_or_default();
+        body["members"] = members
+            .into_iter()
+            .map(|(member, role, seen)| serde_json::json!({"member": member, "role": role, "last_seen": seen}))
+            .collect();
+    }
+    Json(body)
 }
 
 #[derive(Deserialize)]
@@ -107,9 +118,9 @@ pub async fn force_breaker(
             ));
         }
     };
-    stack.breaker.force(forced);
+    stack.force(forced).await;
     tracing::warn!(connector = %connector, state = %body.state, "breaker forced by an operator");
-    Ok(Json(serde_json::to_value(stack.breaker.snapshot()).unwrap_or_default()))
+    Ok(Json(serde_json::to_value(stack.snapshot().await).unwrap_or_default()))
 }
 
 pub async fn connectors(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

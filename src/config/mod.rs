@@ -131,6 +131,13 @@ pub struct QueueSettings {
     pub give_up_after: Duration,
 }
 
+/// Fleet mode: shared limits and breakers in Redis (on when `redis_url` is set).
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// Processes a quota is divided among while Redis is away.
+    pub size: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
     pub max_attempts: u32,
@@ -148,6 +155,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub contact_email: Option<String>,
     pub queue: QueueSettings,
+    pub fleet: FleetSettings,
     pub fetch: FetchSettings,
     /// By connector id, one entry for every connector apiary ships.
     pub connectors: BTreeMap<String, ConnectorSettings>,

@@ -36,6 +36,7 @@ pub struct Config {
     redis_url: Option<Scalar>,
     contact_email: Option<Scalar>,
     queue: Queue,
+    fleet: FleetRaw,
     fetch: Fetch,
     breakers: BTreeMap<String, Breaker>,
     connectors: BTreeMap<String, Connector>,
@@ -60,6 +61,12 @@ struct Queue {
     concurrency: Scalar,
     poll_interval: Scalar,
     give_up_after: Scalar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetRaw {
+    size: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,6 +219,7 @@ impl Config {
             poll_interval: c.duration("queue.poll_interval", &self.queue.poll_interval)?,
             give_up_after: c.duration("queue.give_up_after", &self.queue.give_up_after)?,
         };
+        let fleet = super::FleetSettings { size: c.count("fleet.size", &self.fleet.size, 1)? };
         let f = &self.fetch;
         let fetch = FetchSettings {
             max_attempts: c.count("fetch.max_attempts", &f.max_attempts, 1)?,
@@ -276,7 +284,7 @@ impl Config {
             let key = apiary_connectors::dataset_key(conn.id(), &params);
             syncs.push(SyncSettings { connector: conn.id(), params, key, every });
         }
-        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fetch, connectors, syncs })
+        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fleet, fetch, connectors, syncs })
     }
 }
 

@@ -124,7 +124,7 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
             tracing::info!(records = records.len(), changed = ?upsert, ms = duration.as_millis() as u64, "job succeeded");
             finish(app, id, JobStatus::Succeeded, None).await
         }
-        Err(CallError::Deferred { wait, reason }) if waited + wait <= app.config.queue.give_up_after => {
+        Err(CallError::Deferred { wait, reason }) if waited <= app.config.queue.give_up_after => {
             let run_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
             log.outcome = "deferred";
             log.error = Some(&reason);
@@ -147,7 +147,7 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
         }
         Err(e) => {
             let msg = match &e {
-                CallError::Deferred { reason, .. } => format!("gave up: {reason} for longer than queue.give_up_after"),
+                CallError::Deferred { reason, .. } => format!("gave up: {reason}, still, longer than queue.give_up_after after it was queued"),
                 CallError::Failed(err) => err.to_string(),
             };
             log.outcome = match &e {

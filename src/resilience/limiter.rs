@@ -1,13 +1,19 @@
-//! Rate limiting by GCRA (the generic cell rate algorithm), several quotas at once.
+//! Rate limiting: at most `count` calls in any window of `period`, for every quota at once.
 //!
-//! Each quota (`5/min`, `25/day`) keeps a theoretical arrival time; a call may go when every
-//! quota allows it, and then it is charged to all of them together — all or nothing, so a call
-//! refused by the daily quota does not also spend a per-minute cell. A short wait is taken as a
-//! reservation (the slot is ours, then we sleep), so waiters do not stampede when it ends; a wait
-//! longer than the caller's bound is returned instead, for the job to be deferred.
+//! Each quota (`10/s`, `5/min`, `25/day`) keeps the times of its last `count` calls (a sliding
+//! log). A call may go when, for every quota, the `count`-th most recent call is at least
+//! `period` old; it is then charged to all quotas together — all or nothing, so a call refused by
+//! the daily quota does not also spend a per-minute slot. This is exact where a token bucket or
+//! GCRA with a burst is not: those let `count` calls through at once and then more at the
+//! sustained rate, so a one-second window can see up to twice `10/s`, which an upstream that
+//! counts in windows (SEC, NCBI) answers with 429s or a block. Bursts up to the quota stay allowed.
 //!
-//! Time is tokio's, so tests drive it with `tokio::time::pause()`.
+//! A short wait is taken as a reservation — the slot is ours, then we sleep — so waiters are
+//! served in order and do not stampede; a wait longer than the caller's bound is returned instead,
+//! for the job to be deferred. Time is tokio's, so tests drive it with `tokio::time::pause()`.
+//! The fleet-wide limiter in Redis (`fleet.rs`) runs the same algorithm in a Lua script.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,52 +21,79 @@ use tokio::time::Instant;
 
 use crate::config::Quota;
 
+/// Longest log kept per quota; a larger quota is kept at the same rate over a shorter window.
+pub const MAX_LOG: u32 = 10_000;
+
 pub struct Limiter {
-    /// One cell per quota.
-    cells: Mutex<Vec<Cell>>,
+    /// One log per quota.
+    logs: Mutex<Vec<Log>>,
 }
 
-struct Cell {
-    /// Time between calls at the sustained rate.
-    interval: Duration,
-    /// How far ahead of the sustained rate a burst may run (`interval × (count − 1)`).
-    tolerance: Duration,
-    /// Theoretical arrival time of the next call.
-    tat: Option<Instant>,
+struct Log {
+    count: usize,
+    period: Duration,
+    /// Times of the last `count` calls (some may be reservations in the near future), oldest first.
+    times: VecDeque<Instant>,
 }
 
-impl Cell {
-    fn wait(&self, now: Instant) -> Duration {
-        match self.tat {
-            Some(tat) => {
-                tat.checked_sub(self.tolerance).map_or(Duration::ZERO, |allowed| allowed.saturating_duration_since(now))
-            }
-            None => Duration::ZERO,
+impl Log {
+    /// When the next call may go, given the log alone.
+    fn next_slot(&self, now: Instant) -> Instant {
+        let mut at = now;
+        if self.times.len() >= self.count
+            && let Some(oldest) = self.times.front()
+        {
+            at = at.max(*oldest + self.period);
         }
+        // Keep the log in order: never go before a reservation already made.
+        if let Some(newest) = self.times.back() {
+            at = at.max(*newest);
+        }
+        at
     }
     fn charge(&mut self, at: Instant) {
-        let base = self.tat.map_or(at, |tat| tat.max(at));
-        self.tat = Some(base + self.interval);
+        self.times.push_back(at);
+        while self.times.len() > self.count {
+            self.times.pop_front();
+        }
     }
+}
+
+/// Longest safety margin added to a quota's window.
+const MAX_MARGIN: Duration = Duration::from_millis(250);
+
+/// `quota` as enforced: its window widened by a small margin (5 %, at most 250 ms) so that
+/// network jitter between our clock and the upstream's cannot squeeze `count + 1` calls into one
+/// of its windows, and kept in a log of at most [`MAX_LOG`] entries (same rate, shorter window).
+pub fn enforced(quota: Quota) -> Quota {
+    let period = quota.period + (quota.period / 20).min(MAX_MARGIN);
+    if quota.count <= MAX_LOG {
+        return Quota { count: quota.count, period };
+    }
+    Quota { count: MAX_LOG, period: period.mul_f64(MAX_LOG as f64 / quota.count as f64) }
 }
 
 impl Limiter {
     pub fn new(quotas: &[Quota]) -> Limiter {
-        let cells = quotas
+        let logs = quotas
             .iter()
             .map(|q| {
-                let interval = q.period / q.count.max(1);
-                Cell { interval, tolerance: interval * (q.count.max(1) - 1), tat: None }
+                let q = enforced(*q);
+                Log { count: q.count.max(1) as usize, period: q.period, times: VecDeque::new() }
             })
             .collect();
-        Limiter { cells: Mutex::new(cells) }
+        Limiter { logs: Mutex::new(logs) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Log>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How long the next call would wait now, without taking a slot.
     pub fn wait(&self) -> Duration {
         let now = Instant::now();
-        let cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        cells.iter().map(|c| c.wait(now)).max().unwrap_or(Duration::ZERO)
+        let logs = self.lock();
+        logs.iter().map(|l| l.next_slot(now) - now).max().unwrap_or(Duration::ZERO)
     }
 
     /// Take a slot now, or reserve one and sleep until it comes when that is within `max_wait`.
@@ -74,15 +107,16 @@ impl Limiter {
         Ok(())
     }
 
-    /// The non-sleeping half of [`Limiter::acquire`]: charge a slot at `now + wait` and return the wait.
+    /// The non-sleeping half of [`Limiter::acquire`]: charge a slot at `now + wait`, return the wait.
     pub fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
-        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = cells.iter().map(|c| c.wait(now)).max().unwrap_or(Duration::ZERO);
+        let mut logs = self.lock();
+        let at = logs.iter().map(|l| l.next_slot(now)).max().unwrap_or(now);
+        let wait = at - now;
         if wait > max_wait {
             return Err(wait);
         }
-        for c in cells.iter_mut() {
-            c.charge(now + wait);
+        for l in logs.iter_mut() {
+            l.charge(at);
         }
         Ok(wait)
     }
@@ -91,6 +125,9 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MS3150: Duration = Duration::from_millis(3150);
+    const MS2150: Duration = Duration::from_millis(2150);
 
     fn q(count: u32, secs: u64) -> Quota {
         Quota { count, period: Duration::from_secs(secs) }
@@ -101,37 +138,62 @@ mod tests {
         let l = Limiter::new(&[q(1, 3)]);
         let t0 = Instant::now();
         assert_eq!(l.reserve(t0, Duration::ZERO), Ok(Duration::ZERO));
-        assert_eq!(l.reserve(t0, Duration::ZERO), Err(Duration::from_secs(3)));
-        assert_eq!(l.reserve(t0 + Duration::from_secs(1), Duration::from_secs(5)), Ok(Duration::from_secs(2)));
+        assert_eq!(l.reserve(t0, Duration::ZERO), Err(MS3150));
+        assert_eq!(l.reserve(t0 + Duration::from_secs(1), Duration::from_secs(5)), Ok(MS2150));
         // That reservation holds the slot at t0+3s; the next is at t0+6s.
-        assert_eq!(l.reserve(t0 + Duration::from_secs(3), Duration::ZERO), Err(Duration::from_secs(3)));
+        assert_eq!(l.reserve(t0 + MS3150, Duration::ZERO), Err(MS3150));
     }
 
     #[test]
-    fn burst_then_sustained_rate() {
+    fn a_burst_up_to_the_quota_then_never_more_than_the_quota_in_any_window() {
         let l = Limiter::new(&[q(5, 1)]);
         let t0 = Instant::now();
-        for _ in 0..5 {
-            assert_eq!(l.reserve(t0, Duration::ZERO), Ok(Duration::ZERO));
+        let mut granted = Vec::new();
+        for i in 0..40u64 {
+            let now = t0 + Duration::from_millis(i * 50);
+            if let Ok(wait) = l.reserve(now, Duration::ZERO) {
+                granted.push(now + wait);
+            }
         }
-        assert_eq!(l.reserve(t0, Duration::ZERO), Err(Duration::from_millis(200)));
-        assert_eq!(l.reserve(t0 + Duration::from_millis(200), Duration::ZERO), Ok(Duration::ZERO));
+        assert_eq!(
+            &granted[..5],
+            &[
+                t0,
+                t0 + Duration::from_millis(50),
+                t0 + Duration::from_millis(100),
+                t0 + Duration::from_millis(150),
+                t0 + Duration::from_millis(200)
+            ]
+        );
+        for (i, t) in granted.iter().enumerate() {
+            let in_window = granted[i..].iter().filter(|u| **u < *t + Duration::from_secs(1)).count();
+            assert!(in_window <= 5, "{in_window} calls in the second after call {i}");
+        }
+        assert_eq!(granted.len(), 10, "two seconds of 5/s");
     }
 
     #[test]
     fn all_quotas_or_none() {
-        // 5/min and 6/day: after 5 calls the minute quota blocks for 12 s; the day quota must not
-        // be charged by the refused call.
+        // 5/min and 6/day: after 5 calls the minute quota blocks until t0+60.25s (60 s and its
+        // margin); the day quota must not be charged by the refused call.
         let l = Limiter::new(&[q(5, 60), q(6, 86400)]);
         let t0 = Instant::now();
         for _ in 0..5 {
             assert!(l.reserve(t0, Duration::ZERO).is_ok());
         }
-        assert_eq!(l.reserve(t0, Duration::ZERO), Err(Duration::from_secs(12)));
-        assert_eq!(l.reserve(t0 + Duration::from_secs(12), Duration::ZERO), Ok(Duration::ZERO));
+        assert_eq!(l.reserve(t0, Duration::ZERO), Err(Duration::from_millis(60_250)));
+        assert_eq!(l.reserve(t0 + Duration::from_millis(60_250), Duration::ZERO), Ok(Duration::ZERO));
         // The sixth call spent the daily quota: the next waits about a day, which defers.
-        let wait = l.reserve(t0 + Duration::from_secs(60), Duration::from_secs(30)).unwrap_err();
-        assert!(wait > Duration::from_secs(3600), "{wait:?}");
+        let wait = l.reserve(t0 + Duration::from_secs(120), Duration::from_secs(30)).unwrap_err();
+        assert!(wait > Duration::from_secs(80000), "{wait:?}");
+    }
+
+    #[test]
+    fn huge_quotas_keep_their_rate_in_a_bounded_log_and_windows_get_a_margin() {
+        let b = enforced(q(1_000_000, 1));
+        assert_eq!(b.count, MAX_LOG);
+        assert_eq!(b.period, Duration::from_micros(10_500));
+        assert_eq!(enforced(q(1, 86400)).period, Duration::from_millis(86_400_250));
     }
 
     #[tokio::test(start_paused = true)]
@@ -140,7 +202,7 @@ mod tests {
         let t0 = Instant::now();
         l.acquire(Duration::from_secs(5)).await.unwrap();
         l.acquire(Duration::from_secs(5)).await.unwrap();
-        assert_eq!(t0.elapsed(), Duration::from_secs(3));
-        assert_eq!(l.acquire(Duration::from_secs(1)).await, Err(Duration::from_secs(3)));
+        assert_eq!(t0.elapsed(), MS3150);
+        assert_eq!(l.acquire(Duration::from_secs(1)).await, Err(MS3150));
     }
 }

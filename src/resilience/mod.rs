@@ -8,19 +8,22 @@
 
 pub mod backoff;
 pub mod breaker;
+pub mod fleet;
 pub mod limiter;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiary_connectors::{ConnectorError, ErrorClass};
 use tokio::time::Instant;
 
 pub use breaker::{Breaker, BreakerState, Outcome, Snapshot};
+pub use fleet::Fleet;
 pub use limiter::Limiter;
 
-use crate::config::{ConnectorSettings, FetchSettings};
+use crate::config::{BreakerSettings, ConnectorSettings, FetchSettings, Quota};
+use fleet::{FleetPermit, RedisDown};
 
 /// Why a call through the stack did not produce a value.
 #[derive(Debug, Clone)]
@@ -47,8 +50,19 @@ impl std::fmt::Display for CallError {
 pub struct Stack {
     /// Connector id, for logs and metrics.
     pub id: &'static str,
+    /// This process's breaker: the breaker itself without a fleet, the fallback with one.
     pub breaker: Arc<Breaker>,
+    /// This process's log of the full quotas: the limiter without a fleet, a cheap local
+    /// pre-check with one (a process alone never exceeds the quota).
     pub limiter: Limiter,
+    /// This process's share of the quotas, used while the fleet cannot be asked.
+    fallback: Limiter,
+    quotas: Vec<Quota>,
+    settings: BreakerSettings,
+    /// Shared state in Redis, in fleet mode.
+    fleet: Option<Arc<Fleet>>,
+    /// The fleet breaker's last snapshot and when it was read, so reads don't each ask Redis.
+    fleet_view: Mutex<Option<(Instant, Snapshot)>>,
     /// Per-call timeout (the breaker's `timeout`).
     timeout: Duration,
     backoff: backoff::Backoff,
@@ -57,16 +71,134 @@ pub struct Stack {
     max_wait: Duration,
 }
 
+/// Leave to call, from whichever breaker decided.
+#[derive(Debug, Clone, Copy)]
+enum Gate {
+    Local(breaker::Permit),
+    Fleet(FleetPermit),
+}
+
+/// How long a fleet breaker snapshot serves reads.
+const FLEET_VIEW_TTL: Duration = Duration::from_millis(500);
+
 impl Stack {
-    pub fn new(id: &'static str, settings: &ConnectorSettings, fetch: &FetchSettings) -> Stack {
+    pub fn new(
+        id: &'static str,
+        settings: &ConnectorSettings,
+        fetch: &FetchSettings,
+        fleet: Option<Arc<Fleet>>,
+    ) -> Stack {
+        let size = fleet.as_ref().map_or(1, |f| f.size);
+        let shares: Vec<Quota> = settings.rate_limit.iter().map(|q| fleet::share(*q, size)).collect();
         Stack {
             id,
             breaker: Arc::new(Breaker::new(id, settings.breaker.clone())),
             limiter: Limiter::new(&settings.rate_limit),
+            fallback: Limiter::new(&shares),
+            quotas: settings.rate_limit.clone(),
+            settings: settings.breaker.clone(),
+            fleet,
+            fleet_view: Mutex::new(None),
             timeout: settings.breaker.timeout,
             backoff: backoff::Backoff::new(fetch.backoff_base, fetch.backoff_max),
             max_attempts: fetch.max_attempts,
             max_wait: fetch.max_wait,
+        }
+    }
+
+    /// Whether the stack shares state with a fleet.
+    pub fn is_fleet(&self) -> bool {
+        self.fleet.is_some()
+    }
+
+    /// The breaker as the fleet sees it (this process's own without a fleet, or while Redis is away).
+    pub async fn snapshot(&self) -> Snapshot {
+        let Some(fleet) = &self.fleet else { return self.breaker.snapshot() };
+        if let Some((at, snap)) = self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < FLEET_VIEW_TTL
+        {
+            return snap.clone();
+        }
+        match fleet.snapshot(self.id).await {
+            Ok(snap) => {
+                *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
+                snap
+            }
+            Err(RedisDown) => self.breaker.snapshot(),
+        }
+    }
+
+    /// Hold the breaker open or closed (fleet-wide in fleet mode), or release it with `None`.
+    pub async fn force(&self, state: Option<BreakerState>) {
+        self.breaker.force(state);
+        if let Some(fleet) = &self.fleet {
+            let _ = fleet.force(self.id, state).await;
+            *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    async fn admit(&self) -> Result<Gate, Duration> {
+        if let Some(fleet) = &self.fleet {
+            match fleet.acquire(self.id, &self.settings).await {
+                Ok(Ok(permit)) => return Ok(Gate::Fleet(permit)),
+                Ok(Err(wait)) => return Err(wait),
+                Err(RedisDown) => {}
+            }
+        }
+        self.breaker.try_acquire().map(Gate::Local)
+    }
+
+    fn release(&self, gate: Gate) {
+        if let Gate::Local(permit) = gate {
+            self.breaker.release(permit);
+        }
+        // A fleet probe lease expires on its own within one call timeout.
+    }
+
+    /// Wait for a slot of every quota, or return the wait when it is too long to take here.
+    async fn pace(&self) -> Result<(), Duration> {
+        let Some(fleet) = &self.fleet else { return self.limiter.acquire(self.max_wait).await };
+        let alone = self.limiter.wait();
+        if alone > self.max_wait {
+            return Err(alone);
+        }
+        match fleet.rate(self.id, &self.quotas, self.max_wait).await {
+            Ok(Ok(wait)) => {
+                let _ = self.limiter.reserve(Instant::now() + wait, Duration::MAX);
+                if !wait.is_zero() {
+                    metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Ok(Err(wait)) => Err(wait),
+            Err(RedisDown) => self.fallback.acquire(self.max_wait).await,
+        }
+    }
+
+    async fn record(&self, gate: Gate, outcome: Outcome, elapsed: Duration) {
+        match gate {
+            Gate::Local(permit) => self.breaker.record(permit, outcome, elapsed),
+            Gate::Fleet(permit) => {
+                let failed = match outcome {
+                    Outcome::Failure => true,
+                    Outcome::Success => elapsed > self.settings.slow_call_threshold,
+                    // Not the upstream's fault: counts for nothing, but a probe still ends.
+                    Outcome::Ignored if !permit.probe => return,
+                    Outcome::Ignored => false,
+                };
+                let Some(fleet) = &self.fleet else { return };
+                if let Ok(Some(state)) = fleet.record(self.id, &self.settings, permit, failed).await {
+                    *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    metrics::counter!("apiary_breaker_transitions_total", "connector" => self.id, "to" => state.as_str())
+                        .increment(1);
+                    breaker::gauge(self.id, state);
+                    match state {
+                        BreakerState::Open => tracing::warn!(connector = self.id, "fleet breaker opened"),
+                        _ => tracing::info!(connector = self.id, to = state.as_str(), "fleet breaker changed state"),
+                    }
+                }
+            }
         }
     }
 
@@ -79,15 +211,15 @@ impl Stack {
     {
         let mut attempt = 0;
         loop {
-            let permit = match self.breaker.try_acquire() {
-                Ok(permit) => permit,
+            let gate = match self.admit().await {
+                Ok(gate) => gate,
                 Err(retry_in) => {
                     metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id).increment(1);
                     return Err(CallError::Deferred { wait: retry_in, reason: format!("{} breaker is open", self.id) });
                 }
             };
-            if let Err(wait) = self.limiter.acquire(self.max_wait).await {
-                self.breaker.release(permit);
+            if let Err(wait) = self.pace().await {
+                self.release(gate);
                 metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id).increment(1);
                 return Err(CallError::Deferred { wait, reason: format!("{} rate limit reached", self.id) });
             }
@@ -106,7 +238,7 @@ impl Stack {
                 Err(e) if e.counts_against_upstream() => Outcome::Failure,
                 Err(_) => Outcome::Ignored,
             };
-            self.breaker.record(permit, outcome, elapsed);
+            self.record(gate, outcome, elapsed).await;
             let label = match &result {
                 Ok(_) => "success",
                 Err(e) => e.class.as_str(),

@@ -1,8 +1,10 @@
 //! apiary end to end, in-process: HTTP API, queue and workers on real SQLite, Postgres and
 //! Redis, against upstreams faked with wiremock serving the recorded bodies.
 
+mod fleet;
 mod helpers;
 mod scheduler;
+mod upstreams;
 
 use std::time::{Duration, Instant};
 

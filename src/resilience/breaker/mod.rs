@@ -354,7 +354,7 @@ fn counts(window: &VecDeque<(Instant, bool)>) -> (u32, u32) {
     (window.len() as u32, failures)
 }
 
-fn gauge(id: &'static str, state: BreakerState) {
+pub(crate) fn gauge(id: &'static str, state: BreakerState) {
     let v = match state {
         BreakerState::Closed => 0.0,
         BreakerState::HalfOpen => 1.0,

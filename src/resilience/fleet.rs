@@ -1,0 +1,434 @@
+//! Fleet mode: rate limits and breakers shared by every apiary process through Redis.
+//!
+//! Upstreams count requests per caller, not per process: SEC allows 10/s in total, however many
+//! workers we run. With `redis_url` set, each connector's quotas and breaker live in Redis and are
+//! updated atomically by Lua scripts, one round trip per permit or outcome, with Redis' own clock
+//! (`TIME`) so that the hosts' clocks need not agree.
+//!
+//! - Rate limit: the sliding log of `limiter.rs`, one Redis list per quota.
+//! - Breaker: consecutive failures and a count-based window counted fleet-wide, so it opens after
+//!   the configured failures across the fleet, not N times that; every process sees the state at
+//!   its next call. Half-open probes are leases (a counter with an expiry of one call timeout), so
+//!   exactly `half_open_max_calls` probes run fleet-wide and a prober that dies frees its lease.
+//!   Every outcome a worker sees counts, transport errors included: a connection refused by the
+//!   upstream is as real for the next worker as for this one; a worker with a local network fault
+//!   therefore can open the breaker for all, which errs on the side of leaving the upstream alone.
+//! - Redis gone: each process falls back to its local breaker and to its share of each quota
+//!   (the quota divided by `fleet.size`), says so loudly, and rejoins when Redis answers again
+//!   (it tries again every few seconds).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use redis::Script;
+use redis::aio::ConnectionManager;
+use tokio::time::Instant;
+
+use super::breaker::{BreakerState, Snapshot};
+use crate::config::{BreakerSettings, Quota, Window};
+
+/// How long Redis is left alone after it failed.
+const RETRY_REDIS_AFTER: Duration = Duration::from_secs(5);
+/// A Redis call slower than this counts as Redis being down.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+const RATE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local at = now
+for i, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local newest = redis.call('LINDEX', key, 0)
+  if newest and tonumber(newest) > at then at = tonumber(newest) end
+  local nth = redis.call('LINDEX', key, count - 1)
+  if nth and tonumber(nth) + period > at then at = tonumber(nth) + period end
+end
+local wait = at - now
+if wait > tonumber(ARGV[1]) then return {0, wait} end
+for i, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  redis.call('LPUSH', key, at)
+  redis.call('LTRIM', key, 0, count - 1)
+  redis.call('PEXPIRE', key, period + wait + 1000)
+end
+return {1, wait}
+"#;
+
+/// KEYS: state hash, probe lease. ARGV: half_open_max_calls, lease ms.
+/// Returns {allowed, wait ms, probe}.
+const ACQUIRE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local forced = redis.call('HGET', KEYS[1], 'forced')
+if forced == 'open' then return {0, 60000, 0} end
+if forced == 'closed' then return {1, 0, 0} end
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'open' then
+  local reopen = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+  if now < reopen then return {0, reopen - now, 0} end
+  redis.call('HSET', KEYS[1], 'state', 'half_open', 'successes', 0)
+  state = 'half_open'
+end
+if state == 'closed' then return {1, 0, 0} end
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if n > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[2])
+  return {0, 1000, 0}
+end
+return {1, 0, 1}
+"#;
+
+/// KEYS: state hash, probe lease, window list. ARGV: failed, probe, failure_threshold,
+/// rate threshold (percent), minimum_calls, window size, recovery ms, success_threshold.
+/// Returns the state after the outcome, and whether this outcome changed it.
+const RECORD: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if redis.call('HGET', KEYS[1], 'forced') then return {state, 0} end
+local failed = ARGV[1] == '1'
+local function open()
+  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[7]), 'opened_at', now, 'successes', 0)
+  redis.call('DEL', KEYS[2])
+  return {'open', 1}
+end
+if ARGV[2] == '1' then
+  if state ~= 'half_open' then return {state, 0} end
+  if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
+  if failed then return open() end
+  if redis.call('HINCRBY', KEYS[1], 'successes', 1) >= tonumber(ARGV[8]) then
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'consecutive', 0, 'successes', 0)
+    redis.call('HDEL', KEYS[1], 'until', 'opened_at')
+    redis.call('DEL', KEYS[2], KEYS[3])
+    return {'closed', 1}
+  end
+  return {'half_open', 0}
+end
+if state ~= 'closed' then return {state, 0} end
+redis.call('LPUSH', KEYS[3], failed and '1' or '0')
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[6]) - 1)
+if not failed then
+  redis.call('HSET', KEYS[1], 'consecutive', 0)
+  return {'closed', 0}
+end
+if redis.call('HINCRBY', KEYS[1], 'consecutive', 1) >= tonumber(ARGV[3]) then return open() end
+local items = redis.call('LRANGE', KEYS[3], 0, -1)
+local fails = 0
+for _, v in ipairs(items) do if v == '1' then fails = fails + 1 end end
+if #items >= tonumber(ARGV[5]) and fails * 100 >= tonumber(ARGV[4]) * #items then return open() end
+return {'closed', 0}
+"#;
+
+/// A permit from the fleet breaker.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetPermit {
+    pub probe: bool,
+}
+
+/// What the fleet said, or that Redis could not be asked.
+pub type FleetResult<T> = Result<T, RedisDown>;
+
+/// Redis did not answer; the caller falls back to local state.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisDown;
+
+pub struct Fleet {
+    conn: ConnectionManager,
+    /// Key prefix: `apiary:<queue name>:`, so deployments sharing a Redis keep apart.
+    prefix: String,
+    /// Redis is skipped until then, after a failure.
+    down_until: Mutex<Option<Instant>>,
+    /// Whether the last call found Redis down (to log the change once, loudly).
+    degraded: AtomicBool,
+    /// This process, for the list of live workers.
+    pub member: String,
+    /// The number of processes a quota is divided by while Redis is away.
+    pub size: u32,
+    rate: Script,
+    acquire: Script,
+    record: Script,
+}
+
+impl Fleet {
+    pub async fn connect(url: &str, namespace: &str, size: u32) -> Result<Fleet, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(REDIS_TIMEOUT * 5, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "no answer from Redis")))??;
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        Ok(Fleet {
+            conn,
+            prefix: format!("apiary:{namespace}:"),
+            down_until: Mutex::new(None),
+            degraded: AtomicBool::new(false),
+            member: format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..6]),
+            size: size.max(1),
+            rate: Script::new(RATE),
+            acquire: Script::new(ACQUIRE),
+            record: Script::new(RECORD),
+        })
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        k.push_str(&parts.join(":"));
+        k
+    }
+
+    /// Whether Redis may be asked now.
+    fn usable(&self) -> bool {
+        let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        down.is_none_or(|until| Instant::now() >= until)
+    }
+
+    fn went_down(&self, what: &str, e: &dyn std::fmt::Display) {
+        *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + RETRY_REDIS_AFTER);
+        if !self.degraded.swap(true, Ordering::SeqCst) {
+            tracing::error!(error = %e, during = what, fleet_size = self.size,
+                "Redis unavailable: using local breakers and 1/{} of each quota until it returns", self.size);
+            metrics::gauge!("apiary_fleet_degraded").set(1.0);
+        }
+    }
+
+    fn came_back(&self) {
+        if self.degraded.swap(false, Ordering::SeqCst) {
+            tracing::warn!("Redis is back: rejoined fleet-wide limits and breakers");
+            metrics::gauge!("apiary_fleet_degraded").set(0.0);
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> FleetResult<T> {
+        if !self.usable() {
+            return Err(RedisDown);
+        }
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async(&mut conn)).await {
+            Ok(Ok(v)) => {
+                self.came_back();
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                self.went_down(what, &e);
+                Err(RedisDown)
+            }
+            Err(_) => {
+                self.went_down(what, &"timed out");
+                Err(RedisDown)
+            }
+        }
+    }
+
+    /// A slot of every quota of `connector`, now or after a wait within `max_wait`;
+    /// `Ok(Err(wait))` when the wait is longer (nothing charged).
+    pub async fn rate(
+        &self,
+        connector: &str,
+        quotas: &[Quota],
+        max_wait: Duration,
+    ) -> FleetResult<Result<Duration, Duration>> {
+        let mut inv = self.rate.prepare_invoke();
+        inv.arg(max_wait.as_millis() as u64);
+        for (i, q) in quotas.iter().enumerate() {
+            let q = super::limiter::enforced(*q);
+            inv.key(self.key(&["rl", connector, &i.to_string()]));
+            inv.arg(q.count).arg(q.period.as_millis().max(1) as u64);
+        }
+        let (granted, wait): (i64, i64) = self.run("rate limit", inv).await?;
+        let wait = Duration::from_millis(wait.max(0) as u64);
+        Ok(if granted == 1 { Ok(wait) } else { Err(wait) })
+    }
+
+    /// Leave to call `connector`, or the wait until a call may be tried.
+    pub async fn acquire(&self, connector: &str, s: &BreakerSettings) -> FleetResult<Result<FleetPermit, Duration>> {
+        let mut inv = self.acquire.prepare_invoke();
+        inv.key(self.key(&["breaker", connector])).key(self.key(&["breaker", connector, "probes"]));
+        inv.arg(s.half_open_max_calls).arg(s.timeout.as_millis().max(1) as u64 + 1000);
+        let (allowed, wait, probe): (i64, i64, i64) = self.run("breaker", inv).await?;
+        Ok(if allowed == 1 {
+            Ok(FleetPermit { probe: probe == 1 })
+        } else {
+            Err(Duration::from_millis(wait.max(0) as u64))
+        })
+    }
+
+    /// Count an outcome; returns the state after it when this outcome changed it.
+    pub async fn record(
+        &self,
+        connector: &str,
+        s: &BreakerSettings,
+        permit: FleetPermit,
+        failed: bool,
+    ) -> FleetResult<Option<BreakerState>> {
+        let mut inv = self.record.prepare_invoke();
+        inv.key(self.key(&["breaker", connector]))
+            .key(self.key(&["breaker", connector, "probes"]))
+            .key(self.key(&["breaker", connector, "window"]));
+        inv.arg(u8::from(failed))
+            .arg(u8::from(permit.probe))
+            .arg(s.failure_threshold)
+            .arg(s.failure_rate_threshold)
+            .arg(s.minimum_calls)
+            .arg(window_size(s))
+            .arg(s.recovery_timeout.as_millis() as u64)
+            .arg(s.success_threshold);
+        let (state, changed): (String, i64) = self.run("breaker", inv).await?;
+        Ok((changed == 1).then(|| BreakerState::parse(&state).unwrap_or(BreakerState::Closed)))
+    }
+
+    /// The fleet-wide state of `connector`'s breaker.
+    pub async fn snapshot(&self, connector: &str) -> FleetResult<Snapshot> {
+        if !self.usable() {
+            return Err(RedisDown);
+        }
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(self.key(&["breaker", connector]));
+        pipe.cmd("LRANGE").arg(self.key(&["breaker", connector, "window"])).arg(0).arg(-1);
+        pipe.cmd("TIME");
+        let (hash, window, time): (std::collections::HashMap<String, String>, Vec<String>, (i64, i64)) =
+            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    self.went_down("breaker snapshot", &e);
+                    return Err(RedisDown);
+                }
+                Err(_) => {
+                    self.went_down("breaker snapshot", &"timed out");
+                    return Err(RedisDown);
+                }
+            };
+        let now = time.0 * 1000 + time.1 / 1000;
+        let forced = hash.get("forced").and_then(|f| BreakerState::parse(f));
+        let mut state = hash.get("state").and_then(|s| BreakerState::parse(s)).unwrap_or(BreakerState::Closed);
+        let until: Option<i64> = hash.get("until").and_then(|u| u.parse().ok());
+        if state == BreakerState::Open && forced.is_none() && until.is_some_and(|u| now >= u) {
+            state = BreakerState::HalfOpen;
+        }
+        let calls = window.len() as u32;
+        let failures = window.iter().filter(|v| *v == "1").count() as u32;
+        let ms = |v: i64| Utc.timestamp_millis_opt(v).single();
+        Ok(Snapshot {
+            connector: connector.to_owned(),
+            state,
+            failure_rate: if calls == 0 { 0.0 } else { (failures as f64 * 1000.0 / calls as f64).round() / 10.0 },
+            calls,
+            failures,
+            consecutive_failures: hash.get("consecutive").and_then(|c| c.parse().ok()).unwrap_or(0),
+            opened_at: hash.get("opened_at").and_then(|v| v.parse().ok()).and_then(ms),
+            retry_at: (state == BreakerState::Open).then(|| until.and_then(ms)).flatten(),
+            forced,
+        })
+    }
+
+    /// Hold the fleet's breaker open or closed (`None` releases it).
+    pub async fn force(&self, connector: &str, state: Option<BreakerState>) -> FleetResult<()> {
+        let mut conn = self.conn.clone();
+        let key = self.key(&["breaker", connector]);
+        let mut pipe = redis::pipe();
+        match state {
+            Some(s) => {
+                let until = Utc::now().timestamp_millis() + 365 * 86_400_000;
+                pipe.cmd("HSET").arg(&key).arg("forced").arg(s.as_str()).arg("state").arg(s.as_str());
+                if s == BreakerState::Open {
+                    pipe.cmd("HSET")
+                        .arg(&key)
+                        .arg("until")
+                        .arg(until)
+                        .arg("opened_at")
+                        .arg(Utc::now().timestamp_millis());
+                }
+            }
+            None => {
+                pipe.cmd("HDEL").arg(&key).arg("forced");
+                pipe.cmd("HSET").arg(&key).arg("state").arg("closed").arg("consecutive").arg(0);
+            }
+        }
+        match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.went_down("force breaker", &e);
+                Err(RedisDown)
+            }
+            Err(_) => Err(RedisDown),
+        }
+    }
+
+    /// Say this process is alive (called every few seconds by workers).
+    pub async fn heartbeat(&self, role: &str) {
+        let mut conn = self.conn.clone();
+        let key = self.key(&["members"]);
+        let now = Utc::now().timestamp_millis();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET").arg(&key).arg(&self.member).arg(format!("{now} {role}"));
+        // Forget members silent for a minute.
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await;
+        let _ = self.members().await;
+    }
+
+    /// Processes seen in the last 15 s: (member, role, last seen).
+    pub async fn members(&self) -> FleetResult<Vec<(String, String, DateTime<Utc>)>> {
+        let mut conn = self.conn.clone();
+        let key = self.key(&["members"]);
+        let all: std::collections::HashMap<String, String> =
+            match tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("HGETALL").arg(&key).query_async(&mut conn)).await {
+                Ok(Ok(v)) => v,
+                _ => return Err(RedisDown),
+            };
+        let now = Utc::now().timestamp_millis();
+        let mut alive = Vec::new();
+        for (member, v) in all {
+            let (ts, role) = v.split_once(' ').unwrap_or((&v, "worker"));
+            let ts: i64 = ts.parse().unwrap_or(0);
+            if now - ts > 60_000 {
+                let _: Result<(), _> = redis::cmd("HDEL").arg(&key).arg(&member).query_async(&mut conn).await;
+            } else if now - ts <= 15_000 {
+                alive.push((member, role.to_owned(), Utc.timestamp_millis_opt(ts).single().unwrap_or_default()));
+            }
+        }
+        alive.sort();
+        Ok(alive)
+    }
+}
+
+/// The fleet window is count-based; a time-based window is kept as the calls of one
+/// `minimum_calls`-sized count window (documented in the README).
+fn window_size(s: &BreakerSettings) -> u32 {
+    match s.window {
+        Window::Count(n) => n.max(1),
+        Window::Time(_) => s.minimum_calls.max(1),
+    }
+}
+
+/// A quota as one process's share of it while the fleet cannot be asked.
+pub fn share(q: Quota, size: u32) -> Quota {
+    let size = size.max(1);
+    let count = (q.count / size).max(1);
+    Quota { count, period: q.period.mul_f64(count as f64 * size as f64 / q.count as f64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_keeps_a_fraction_of_the_rate() {
+        let q = share(Quota { count: 10, period: Duration::from_secs(1) }, 3);
+        assert_eq!(q.count, 3);
+        assert_eq!(q.period, Duration::from_millis(900));
+        let q = share(Quota { count: 1, period: Duration::from_secs(3) }, 3);
+        assert_eq!((q.count, q.period), (1, Duration::from_secs(9)));
+    }
+}

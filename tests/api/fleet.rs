@@ -1,0 +1,164 @@
+//! Fleet mode with real processes: three `apiary worker` binaries on one Postgres and one Redis
+//! share one upstream quota and one breaker.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apiary::app::{App, Question};
+use apiary::config::Config;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{fixture, fresh_postgres};
+
+/// Answers every request with `template`, noting when it came.
+struct Stamped {
+    seen: Arc<Mutex<Vec<Instant>>>,
+    template: ResponseTemplate,
+}
+
+impl Respond for Stamped {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.seen.lock().unwrap().push(Instant::now());
+        self.template.clone()
+    }
+}
+
+struct Fleet {
+    env: Vec<(String, String)>,
+    workers: Vec<Child>,
+    app: Arc<App>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+async fn fleet(upstream: &MockServer, extra: &[(&str, &str)]) -> Fleet {
+    apiary::install_tls();
+    let redis = std::env::var("APIARY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let mut env: Vec<(String, String)> = vec![
+        ("APIARY_DATABASE_URL".into(), fresh_postgres().await),
+        ("APIARY_QUEUE__BACKEND".into(), "redis".into()),
+        ("APIARY_REDIS_URL".into(), redis),
+        ("APIARY_QUEUE__NAME".into(), format!("fleet-{}", uuid::Uuid::new_v4().simple())),
+        ("APIARY_QUEUE__CONCURRENCY".into(), "4".into()),
+        ("APIARY_CONNECTORS__ARXIV__BASE_URL".into(), upstream.uri()),
+        ("APIARY_FLEET__SIZE".into(), "3".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::load_with(&[], env.clone()).unwrap();
+    let app = App::start(config).await.unwrap();
+    Fleet { env, workers: Vec::new(), app }
+}
+
+impl Fleet {
+    fn start_workers(&mut self, n: usize) {
+        for _ in 0..n {
+            let child = Command::new(env!("CARGO_BIN_EXE_apiary"))
+                .arg("worker")
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("RUST_LOG", "warn")
+                .envs(self.env.iter().cloned())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a worker process");
+            self.workers.push(child);
+        }
+    }
+
+    async fn enqueue(&self, n: usize) {
+        for i in 0..n {
+            let params = [("search_query".to_string(), format!("all:q{i}"))].into_iter().collect();
+            let q = Question::new("arxiv", params).unwrap();
+            self.app.enqueue(&q).await.unwrap();
+        }
+    }
+
+    async fn count(&self, status: &str) -> i64 {
+        let counts = self.app.store.job_counts().await.unwrap();
+        counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_keep_one_quota_together_and_use_it() {
+    let upstream = MockServer::start().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let body = fixture("arxiv/id_list_1605.08386_single_entry_success.xml");
+    Mock::given(wiremock::matchers::any())
+        .respond_with(Stamped {
+            seen: seen.clone(),
+            template: ResponseTemplate::new(200).set_body_raw(body, "application/atom+xml"),
+        })
+        .mount(&upstream)
+        .await;
+    let mut fleet = fleet(&upstream, &[("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "5/s")]).await;
+    fleet.enqueue(100).await;
+    fleet.start_workers(3);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while fleet.count("succeeded").await < 100 {
+        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store.job_counts().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut times = seen.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), 100, "one request per job");
+    let mut worst = 0;
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|u| u.duration_since(*t) < Duration::from_secs(1)).count();
+        worst = worst.max(in_window);
+    }
+    assert!(worst <= 5, "{worst} requests in one second at a 5/s quota");
+    // 100 calls at 5/s: 19 s from the first to the last, and no more than 10 % over.
+    let span = times[99].duration_since(times[0]);
+    assert!(span <= Duration::from_millis(20_900), "the fleet took {span:?} for 100 calls at 5/s");
+    assert!(span >= Duration::from_secs(19), "{span:?} is faster than the quota allows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_one_breaker() {
+    let upstream = MockServer::start().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(wiremock::matchers::any())
+        .respond_with(Stamped { seen: seen.clone(), template: ResponseTemplate::new(503) })
+        .mount(&upstream)
+        .await;
+    let mut fleet = fleet(
+        &upstream,
+        &[
+            ("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1000/s"),
+            ("APIARY_CONNECTORS__ARXIV__BREAKER__FAILURE_THRESHOLD", "3"),
+            ("APIARY_CONNECTORS__ARXIV__BREAKER__RECOVERY_TIMEOUT", "3s"),
+            ("APIARY_QUEUE__CONCURRENCY", "2"),
+            ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    fleet.enqueue(30).await;
+    fleet.start_workers(3);
+    // Wait for the breaker to open, then for every worker to have stopped calling.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fleet.app.breaker("arxiv").await.unwrap().state.as_str() != "open" {
+        assert!(Instant::now() < deadline, "breaker never opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_open = seen.lock().unwrap().len();
+    // At most the threshold plus the calls already in flight (3 workers × 2).
+    assert!(at_open <= 3 + 6, "{at_open} calls reached a failing upstream before the fleet stopped");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let later = seen.lock().unwrap().len();
+    assert!(later - at_open <= 6, "{} calls while the fleet breaker was open", later - at_open);
+    // After the recovery timeout, one probe at a time: probes fail and reopen it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after_probe = seen.lock().unwrap().len();
+    assert!(after_probe - later <= 1, "{} probes in one half-open period", after_probe - later);
+    assert!(fleet.count("failed").await + fleet.count("deferred").await > 0);
+}
