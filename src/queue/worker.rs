@@ -147,7 +147,9 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
         }
         Err(e) => {
             let msg = match &e {
-                CallError::Deferred { reason, .. } => format!("gave up: {reason}, still, longer than queue.give_up_after after it was queued"),
+                CallError::Deferred { reason, .. } => {
+                    format!("gave up: {reason}, still, longer than queue.give_up_after after it was queued")
+                }
                 CallError::Failed(err) => err.to_string(),
             };
             log.outcome = match &e {
@@ -187,6 +189,17 @@ async fn sweep_lost_jobs(app: Arc<App>) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep lost jobs"),
+        }
+        match app.store.overdue_deferred(chrono::Duration::from_std(LOST_AFTER).unwrap_or_default()).await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(job_id = %id, "deferred job overdue (its queue message was lost); queued again");
+                    if let Err(e) = app.queue.push(&id, None).await {
+                        tracing::error!(job_id = %id, error = %e, "could not queue an overdue job");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not sweep overdue jobs"),
         }
     }
 }

@@ -191,6 +191,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// Deferred jobs overdue by more than `late`: their queue message was lost (the queue was
+    /// unreachable when they were put back), so they need another.
+    pub async fn overdue_deferred(&self, late: chrono::Duration) -> Result<Vec<String>, StoreError> {
+        let cutoff = Utc::now() - late;
+        let ids = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = 'deferred' AND run_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await?);
+        Ok(ids)
+    }
+
     /// Running jobs not touched for `older_than`, whose worker died: put back to queued.
     pub async fn requeue_stale_running(&self, older_than: chrono::Duration) -> Result<Vec<String>, StoreError> {
         let cutoff = Utc::now() - older_than;

@@ -162,3 +162,92 @@ async fn three_workers_share_one_breaker() {
     assert!(after_probe - later <= 1, "{} probes in one half-open period", after_probe - later);
     assert!(fleet.count("failed").await + fleet.count("deferred").await > 0);
 }
+
+/// A Redis of the test's own, on a free port, that the test may stop and start.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "private Redis did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PrivateRedis { port, child: Some(child) }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = PrivateRedis::start(port);
+    let upstream = MockServer::start().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let body = fixture("arxiv/id_list_1605.08386_single_entry_success.xml");
+    Mock::given(wiremock::matchers::any())
+        .respond_with(Stamped {
+            seen: seen.clone(),
+            template: ResponseTemplate::new(200).set_body_raw(body, "application/atom+xml"),
+        })
+        .mount(&upstream)
+        .await;
+    let url = format!("redis://127.0.0.1:{port}/");
+    // The queue in Postgres, the fleet state in the Redis that goes away.
+    let mut fleet = fleet(
+        &upstream,
+        &[
+            ("APIARY_QUEUE__BACKEND", "postgres"),
+            ("APIARY_REDIS_URL", &url),
+            ("APIARY_QUEUE__POLL_INTERVAL", "100ms"),
+            ("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "10/s"),
+            ("APIARY_FLEET__SIZE", "2"),
+        ],
+    )
+    .await;
+    fleet.enqueue(60).await;
+    fleet.start_workers(2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let during_outage = fleet.count("succeeded").await;
+    let _redis = PrivateRedis::start(redis.port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fleet.count("succeeded").await < 60 {
+        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store.job_counts().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(fleet.count("failed").await, 0, "no job lost or failed");
+    assert!(during_outage > 0, "work went on while Redis was away");
+    for w in &mut fleet.workers {
+        assert!(w.try_wait().unwrap().is_none(), "a worker died");
+    }
+    // The fleet state answers again (the in-process app rejoins after its back-off).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let f = fleet.app.fleet.as_ref().expect("fleet mode");
+    assert!(f.members().await.is_ok(), "Redis is back but the fleet does not see it");
+    let snap = fleet.app.breaker("arxiv").await.unwrap();
+    assert_eq!(snap.state.as_str(), "closed");
+    assert_eq!(seen.lock().unwrap().len(), 60);
+}
