@@ -124,7 +124,7 @@ fn stack_overhead() {
             // histogram for real. It cannot be uninstalled, so this pass comes second.
             let _ = apiary::telemetry::metrics_handle();
         }
-        let stack = Stack::new("alpha_vantage", settings, &cfg.fetch);
+        let stack = Stack::new("alpha_vantage", settings, &cfg.fetch, None);
         let (mut stacked, mut bare, mut stack_noop, mut bare_noop) = (vec![], vec![], vec![], vec![]);
         rt.block_on(async {
             for run in 0..=RUNS {
@@ -212,9 +212,10 @@ fn open_breaker_rejection() {
             black_box(black_box(&breaker).try_acquire()).unwrap_err();
         }
         let ns = t.elapsed().as_nanos() as f64 / CALLS as f64;
+        let after = allocations();
         if run > 0 {
             times.push(ns);
-            allocated += allocations() - before;
+            allocated += after - before;
         }
     }
     println!("rejection by an open breaker (Breaker::try_acquire -> Err(Duration)):");
@@ -230,7 +231,7 @@ fn open_breaker_rejection() {
     let cfg = config("http://127.0.0.1:9");
     let mut settings = cfg.connector("alpha_vantage").unwrap().clone();
     settings.breaker.failure_threshold = 1;
-    let stack = Stack::new("alpha_vantage", &settings, &cfg.fetch);
+    let stack = Stack::new("alpha_vantage", &settings, &cfg.fetch, None);
     let p = stack.breaker.try_acquire().unwrap();
     stack.breaker.record(p, Outcome::Failure, Duration::ZERO);
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
@@ -245,9 +246,10 @@ fn open_breaker_rejection() {
                 black_box(stack.call(|| async { Ok::<(), ConnectorError>(()) }).await.unwrap_err());
             }
             let ns = t.elapsed().as_nanos() as f64 / STACK_CALLS as f64;
+            let after = allocations();
             if run > 0 {
                 times.push(ns);
-                allocated += allocations() - before;
+                allocated += after - before;
             }
         }
     });
@@ -279,7 +281,7 @@ fn throughput() {
 
         let base_url = format!("http://{addr}");
         let cfg = Arc::new(config(&base_url));
-        let fetcher = Arc::new(Fetcher::new(cfg.clone()).unwrap());
+        let fetcher = Arc::new(Fetcher::new(cfg.clone(), None).unwrap());
         let connector = apiary_connectors::get("alpha_vantage").unwrap();
         let params = Arc::new(quote_params());
         let bare = reqwest::Client::builder().user_agent(cfg.fetch.user_agent.clone()).build().unwrap();
