@@ -1,8 +1,9 @@
 //! The running service's shared state, and the operations the API and the CLI share:
 //! enqueue a fetch, read a cached dataset.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use apiary_connectors::{Connector, ParamError, Params, dataset_key, params::validate};
 use chrono::Utc;
@@ -22,6 +23,11 @@ pub struct App {
     pub fetcher: Fetcher,
     /// Shared limits and breakers, in fleet mode.
     pub fleet: Option<Arc<Fleet>>,
+    /// Whether this process runs fetch workers, whose breakers are then the live ones. An API-only
+    /// process without a fleet reads the breaker state the workers persisted instead.
+    pub runs_workers: AtomicBool,
+    /// Persisted breaker snapshots and when they were read, for API-only processes.
+    persisted: Mutex<Option<(Instant, Vec<Snapshot>)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +100,15 @@ impl App {
             None => None,
         };
         let fetcher = Fetcher::new(config.clone(), fleet.clone()).map_err(|e| StartError::Http(e.to_string()))?;
-        let app = Arc::new(App { config, store, queue, fetcher, fleet });
+        let app = Arc::new(App {
+            config,
+            store,
+            queue,
+            fetcher,
+            fleet,
+            runs_workers: AtomicBool::new(false),
+            persisted: Mutex::new(None),
+        });
         app.restore_breakers().await?;
         Ok(app)
     }
@@ -150,10 +164,35 @@ impl App {
 
     /// The connector's breaker, fleet-wide in fleet mode.
     pub async fn breaker(&self, id: &str) -> Option<Snapshot> {
-        match self.fetcher.stack(id) {
-            Some(stack) => Some(stack.snapshot().await),
-            None => None,
+        let stack = self.fetcher.stack(id)?;
+        if stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed) {
+            return Some(stack.snapshot().await);
         }
+        // API only, no fleet: the workers are other processes; their breakers are in the store.
+        let local = stack.snapshot().await;
+        Some(self.persisted_breaker(id).await.filter(|s| s.forced.is_some() || local.forced.is_none()).unwrap_or(local))
+    }
+
+    /// The breaker of `id` as its workers last persisted it (read at most once a second).
+    async fn persisted_breaker(&self, id: &str) -> Option<Snapshot> {
+        let fresh = {
+            let cache = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
+            cache.as_ref().filter(|(at, _)| at.elapsed() < Duration::from_secs(1)).map(|(_, s)| s.clone())
+        };
+        let snaps = match fresh {
+            Some(s) => s,
+            None => {
+                let snaps = self.store.breakers().await.ok()?;
+                *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snaps.clone()));
+                snaps
+            }
+        };
+        let mut snap = snaps.into_iter().find(|s| s.connector == id)?;
+        // An open breaker past its retry time is half-open, whether or not a worker has probed yet.
+        if snap.state == BreakerState::Open && snap.forced.is_none() && snap.retry_at.is_some_and(|t| t <= Utc::now()) {
+            snap.state = BreakerState::HalfOpen;
+        }
+        Some(snap)
     }
 
     /// The connector's breaker state (closed when the connector has no stack).

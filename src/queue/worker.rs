@@ -20,6 +20,7 @@ const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Run fetch workers until `shutdown` resolves; jobs in flight are finished first.
 pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
+    app.runs_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     let concurrency = app.config.queue.concurrency;
     let poll = app.config.queue.poll_interval;
     tokio::spawn(sweep_lost_jobs(app.clone()));

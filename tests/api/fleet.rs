@@ -243,10 +243,15 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
     for w in &mut fleet.workers {
         assert!(w.try_wait().unwrap().is_none(), "a worker died");
     }
-    // The fleet state answers again (the in-process app rejoins after its back-off).
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The fleet state answers again: the first call on a connection broken by the outage fails
+    // and reconnects; the app rejoins within its back-off.
     let f = fleet.app.fleet.as_ref().expect("fleet mode");
-    assert!(f.members().await.is_ok(), "Redis is back but the fleet does not see it");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // The restarted Redis is empty: the workers' next heartbeats (every 5 s) bring them back.
+    while !f.members().await.is_ok_and(|m| m.len() == 2) {
+        assert!(Instant::now() < deadline, "Redis is back but the fleet does not see both workers");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let snap = fleet.app.breaker("arxiv").await.unwrap();
     assert_eq!(snap.state.as_str(), "closed");
     assert_eq!(seen.lock().unwrap().len(), 60);
