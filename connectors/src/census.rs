@@ -25,12 +25,21 @@
 //! (auth). Some empty results come back as 204 No Content or an empty body: a success with no
 //! records. Truncated or unparseable success bodies are transient.
 //!
+//! Parsing: the table is read straight into rows of cells borrowed from the body (with the
+//! lenient readers of `crate::json`), not into a `serde_json::Value`.
+//!
 //! [`Row`]: crate::record::Row
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
+use crate::json::{self, List};
 use crate::params::{Param, ParamError, Params};
 use crate::record::{Record, Row};
 use crate::text::{clean, snippet};
@@ -128,49 +137,136 @@ impl Connector for Census {
         if resp.status == 204 || resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Page::last(Vec::new()));
         }
-        let table: Value = match serde_json::from_slice(resp.body) {
+        let table: List<List<Cell>> = match json::parse(resp.body) {
             Ok(v) => v,
             Err(_) if is_refusal(&resp.text()) => return Err(failure(resp)),
             Err(e) => return Err(ConnectorError::transient(format!("unreadable Census JSON: {e}"))),
         };
-        rows(p, &table).map(Page::last)
+        rows(p, table).map(Page::last)
+    }
+}
+
+/// One cell of the table: text (borrowed where it can be), or any other JSON value as it is.
+enum Cell<'a> {
+    Text(Cow<'a, str>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Cell<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cell<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_unit<E>(self) -> Result<Cell<'de>, E> {
+                Ok(Cell::Other(Value::Null))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Cell<'de>, E> {
+                Ok(Cell::Other(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Other(Value::from(n)))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Other(Value::from(n)))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Other(Value::from(n)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Cell<'de>, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Cell::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Cell<'de>, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(Cell::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Cell<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            Cell::Other(_) => None,
+        }
+    }
+
+    /// The cell as a record value.
+    fn to_value(&self) -> Value {
+        match self {
+            Cell::Text(s) => Value::String(s.clone().into_owned()),
+            Cell::Other(v) => v.clone(),
+        }
+    }
+
+    /// The cell as it appears in a row id.
+    fn push_text(&self, out: &mut String) {
+        match self {
+            Cell::Text(s) => out.push_str(s),
+            Cell::Other(Value::Null) => {}
+            Cell::Other(v) => out.push_str(&v.to_string()),
+        }
     }
 }
 
 /// The table as rows keyed by geography.
-fn rows(p: &Params, table: &Value) -> Result<Vec<Record>, ConnectorError> {
+fn rows(p: &Params, table: List<List<Cell>>) -> Result<Vec<Record>, ConnectorError> {
     let shape = |what: &str| ConnectorError::transient(format!("unexpected Census body: {what}"));
-    let table = table.as_array().ok_or_else(|| shape("not an array of rows"))?;
+    let table = table.0.ok_or_else(|| shape("not an array of rows"))?;
     let Some((header, data)) = table.split_first() else { return Ok(Vec::new()) };
     let header: Vec<&str> = header
-        .as_array()
+        .0
+        .as_ref()
         .ok_or_else(|| shape("header is not an array"))?
         .iter()
         .map(|h| h.as_str().ok_or_else(|| shape("header name is not a string")))
         .collect::<Result<_, _>>()?;
     let keys = key_columns(p, &header);
+    // Per column: whether it keys the row, and whether numeric text becomes a number.
+    let columns: Vec<(bool, bool)> = header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let is_key = keys.contains(&i);
+            (is_key, !is_key && !is_text_column(name))
+        })
+        .collect();
     let mut records = Vec::with_capacity(data.len());
     for (n, row) in data.iter().enumerate() {
-        let cells = row.as_array().ok_or_else(|| shape("row is not an array"))?;
+        let cells = row.0.as_ref().ok_or_else(|| shape("row is not an array"))?;
         if cells.len() != header.len() {
             return Err(shape(&format!("row {} has {} values for {} columns", n + 1, cells.len(), header.len())));
         }
         let mut values = BTreeMap::new();
-        let mut id = Vec::new();
-        for (i, (name, cell)) in header.iter().zip(cells).enumerate() {
-            let is_key = keys.contains(&i);
-            if is_key {
-                id.push(format!("{name}={}", cell_text(cell)));
+        let mut id = String::new();
+        for ((name, cell), (is_key, numeric_ok)) in header.iter().zip(cells).zip(&columns) {
+            if *is_key {
+                if !id.is_empty() {
+                    id.push(',');
+                }
+                id.push_str(name);
+                id.push('=');
+                cell.push_text(&mut id);
+            }
+            if values.contains_key(*name) {
+                continue;
             }
             let value = match cell {
-                Value::String(s) if !is_key && !is_text_column(name) => {
-                    numeric(s).map_or_else(|| cell.clone(), Value::Number)
-                }
-                _ => cell.clone(),
+                Cell::Text(s) if *numeric_ok => numeric(s).map_or_else(|| cell.to_value(), Value::Number),
+                _ => cell.to_value(),
             };
-            values.entry((*name).to_owned()).or_insert(value);
+            values.insert((*name).to_owned(), value);
         }
-        let id = if id.is_empty() { format!("row={}", n + 1) } else { id.join(",") };
+        let id = if id.is_empty() { format!("row={}", n + 1) } else { id };
         records.push(Record::Row(Row { source: "census".into(), id, values }));
     }
     Ok(records)
@@ -240,15 +336,6 @@ fn numeric(s: &str) -> Option<Number> {
         return Some(Number::from(n));
     }
     t.parse::<f64>().ok().and_then(Number::from_f64)
-}
-
-/// A cell as it appears in a row id.
-fn cell_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// Whether a non-JSON body is a Census refusal rather than a broken answer.

@@ -14,6 +14,7 @@
 //! [`Response`]s. That keeps every parser testable offline on recorded bodies.
 
 pub mod error;
+pub(crate) mod json;
 pub mod params;
 pub mod record;
 pub mod request;

@@ -21,10 +21,14 @@
 //! requests per minute" is a rate limit, 401 "Unknown API Key" and 403 `NOT_AUTHORIZED` (data
 //! outside the plan) are auth failures, 400 / `NOT_FOUND` are permanent, 5xx transient. Some
 //! bodies carry `message` rather than `error`.
+//!
+//! Parsing: bodies are read straight into structs (with the lenient readers of
+//! `crate::json`), not into a `serde_json::Value`; failures are read again as a `Value` to classify them.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::Value;
 
+use crate::json::{self, F64, JNum, List, Obj, Str, object};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{PriceBar, Record};
 use crate::text::{self, snippet};
@@ -127,35 +131,57 @@ impl Connector for Polygon {
     }
 
     fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let body: Value = match serde_json::from_slice(resp.body) {
-            Ok(v) => v,
+        let body: Body = match json::parse::<Obj<Body>>(resp.body) {
+            Ok(b) => b.0.unwrap_or_default(),
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Polygon body: {e}")));
             }
             Err(_) => return Err(scrub(resp.status_error(), ctx)),
         };
-        let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+        let status = body.status.get().unwrap_or("");
         if !resp.is_success() || !matches!(status, "OK" | "DELAYED") {
-            return Err(scrub(classify(&body, status, resp), ctx));
+            // Rare: read the failure from a `Value`, whatever types its fields have.
+            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
+            return Err(scrub(classify(&value, status, resp), ctx));
         }
-        let symbol = body
-            .get("ticker")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| p.get("ticker").cloned())
-            .unwrap_or_default();
+        let symbol = body.ticker.get().or_else(|| p.get("ticker").map(String::as_str)).unwrap_or_default();
         let interval = interval(p);
         let records = body
-            .get("results")
-            .and_then(Value::as_array)
-            .map(|rs| rs.iter().filter_map(|r| bar(r, &symbol, &interval)).map(Record::PriceBar).collect())
-            .unwrap_or_default();
+            .results
+            .items()
+            .iter()
+            .filter_map(|r| bar(r.0.as_ref()?, symbol, &interval))
+            .map(Record::PriceBar)
+            .collect();
         let next = body
-            .get("next_url")
-            .and_then(Value::as_str)
+            .next_url
+            .get()
             .filter(|u| !u.trim().is_empty() && req.index + 1 < ctx.max_pages)
             .and_then(|u| next_request(ctx, req, u));
         Ok(Page { records, next })
+    }
+}
+
+object! {
+    /// An aggregates body; failures are read again as a `Value` by [`classify`].
+    struct Body<'a> {
+        "status" => status: Str<'a>,
+        "ticker" => ticker: Str<'a>,
+        "results" => results: List<Obj<Bar<'a>>>,
+        "next_url" => next_url: Str<'a>,
+    }
+}
+
+object! {
+    /// One bar: `t` ms epoch, `o`/`h`/`l`/`c`/`v`, and `T` the ticker on grouped answers.
+    struct Bar<'a> {
+        "t" => t: F64,
+        "T" => ticker: Str<'a>,
+        "o" => open: JNum,
+        "h" => high: JNum,
+        "l" => low: JNum,
+        "c" => close: JNum,
+        "v" => volume: JNum,
     }
 }
 
@@ -192,18 +218,17 @@ fn scrub(mut e: ConnectorError, ctx: &Context) -> ConnectorError {
     e
 }
 
-fn bar(r: &Value, symbol: &str, interval: &Option<String>) -> Option<PriceBar> {
-    let time = text::epoch(r.get("t").and_then(Value::as_f64)? as i64, true)?;
-    let n = |k: &str| r.get(k).and_then(text::json_number);
+fn bar(r: &Bar<'_>, symbol: &str, interval: &Option<String>) -> Option<PriceBar> {
+    let time = text::epoch(r.t.0? as i64, true)?;
     Some(PriceBar {
         source: "polygon".into(),
-        symbol: r.get("T").and_then(Value::as_str).unwrap_or(symbol).to_owned(),
+        symbol: r.ticker.get().unwrap_or(symbol).to_owned(),
         time,
-        open: n("o"),
-        high: n("h"),
-        low: n("l"),
-        close: n("c"),
-        volume: n("v"),
+        open: r.open.0,
+        high: r.high.0,
+        low: r.low.0,
+        close: r.close.0,
+        volume: r.volume.0,
         interval: interval.clone(),
     })
 }

@@ -18,10 +18,18 @@
 //! (`Bad Request`, e.g. an interval the range does not allow): permanent. Any other module's
 //! envelope (`quoteSummary`, ...) is read the same way. 429 (often plain text) is a rate limit,
 //! 5xx transient, 401/403 (`Unauthorized`, invalid crumb) auth.
+//!
+//! Parsing: bodies are read straight into structs (with the lenient readers of
+//! `crate::json`), not into a `serde_json::Value`; an envelope with an `error` is read again as a `Value`
+//! to classify it.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess};
 use serde_json::Value;
 
+use crate::json::{self, Fields, I64, JNum, Key, List, Obj, Pick, Skip, Str, object};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{PriceBar, Record};
 use crate::text::{self, snippet};
@@ -85,26 +93,137 @@ impl Connector for YahooFinance {
     }
 
     fn read(&self, _ctx: &Context, p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let body: Value = match serde_json::from_slice(resp.body) {
-            Ok(v) => v,
+        let body: Body = match json::parse::<Obj<Body>>(resp.body) {
+            Ok(b) => b.0.unwrap_or_default(),
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Yahoo chart body: {e}")));
             }
             Err(_) => return Err(resp.status_error()),
         };
-        if let Some(err) = envelope_error(&body, resp) {
-            return Err(err);
+        if body.error {
+            // Rare: read the error from a `Value`, whatever types its fields have.
+            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
+            if let Some(err) = envelope_error(&value, resp) {
+                return Err(err);
+            }
         }
         if !resp.is_success() {
             return Err(resp.status_error());
         }
-        let Some(results) = body.pointer("/chart/result").and_then(Value::as_array) else {
+        let Some(results) = body.chart.0.and_then(|c| c.result.0) else {
             return Err(ConnectorError::transient("Yahoo chart body has neither `chart.result` nor `chart.error`"));
         };
-        let symbol = p.get("symbol").cloned().unwrap_or_default();
-        let mut bars: Vec<PriceBar> = results.iter().flat_map(|r| bars(r, &symbol)).collect();
+        let symbol = p.get("symbol").map(String::as_str).unwrap_or_default();
+        let mut bars: Vec<PriceBar> =
+            results.iter().filter_map(|r| r.0.as_ref()).flat_map(|r| bars(r, symbol)).collect();
         bars.sort_by_key(|b| b.time);
         Ok(Page::last(bars.into_iter().map(Record::PriceBar).collect()))
+    }
+}
+
+/// The top-level object: `chart` read in full; of every module (chart included) only whether it
+/// holds a non-null `error`.
+#[derive(Default)]
+struct Body<'a> {
+    error: bool,
+    chart: Obj<Chart<'a>>,
+}
+
+impl<'de> Fields<'de> for Body<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error> {
+        if key == "chart" {
+            self.chart = map.next_value()?;
+            self.error |= self.chart.0.as_ref().is_some_and(|c| c.error.0);
+        } else {
+            let module: Obj<Module> = map.next_value()?;
+            self.error |= module.0.is_some_and(|m| m.error.0);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a value is other than `null`.
+#[derive(Default)]
+struct NotNull(bool);
+
+impl<'de> Deserialize<'de> for NotNull {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<json::Skip>::deserialize(d).map(|v| NotNull(v.is_some()))
+    }
+}
+
+object! {
+    struct Module<'a> {
+        "error" => error: NotNull,
+    }
+}
+
+object! {
+    struct Chart<'a> {
+        "error" => error: NotNull,
+        "result" => result: List<Obj<ChartResult<'a>>>,
+    }
+}
+
+object! {
+    struct ChartResult<'a> {
+        "meta" => meta: Obj<Meta<'a>>,
+        "timestamp" => timestamp: List<I64>,
+        "indicators" => indicators: Obj<Indicators<'a>>,
+    }
+}
+
+object! {
+    struct Meta<'a> {
+        "symbol" => symbol: Str<'a>,
+        "dataGranularity" => granularity: Str<'a>,
+    }
+}
+
+object! {
+    struct Indicators<'a> {
+        "quote" => quote: First<'a>,
+    }
+}
+
+/// `quote/0` as a JSON pointer reads it: the first element of an array, or the key `"0"` of an
+/// object.
+#[derive(Default)]
+struct First<'a>(Obj<Columns<'a>>);
+
+impl<'de> Pick<'de> for First<'de> {
+    fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let first = seq.next_element()?.unwrap_or_default();
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(First(first))
+    }
+    fn map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut first = Obj::default();
+        while let Some(Key(key)) = map.next_key()? {
+            if key == "0" {
+                first = map.next_value()?;
+            } else {
+                json::skip(&mut map)?;
+            }
+        }
+        Ok(First(first))
+    }
+}
+
+impl<'de> Deserialize<'de> for First<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        json::via_pick(d)
+    }
+}
+
+object! {
+    /// The parallel columns, indexed like `timestamp`.
+    struct Columns<'a> {
+        "open" => open: List<JNum>,
+        "high" => high: List<JNum>,
+        "low" => low: List<JNum>,
+        "close" => close: List<JNum>,
+        "volume" => volume: List<JNum>,
     }
 }
 
@@ -130,28 +249,30 @@ fn envelope_error(body: &Value, resp: &Response) -> Option<ConnectorError> {
 }
 
 /// The bars of one chart result; no `timestamp` means no bars.
-fn bars(result: &Value, fallback_symbol: &str) -> Vec<PriceBar> {
-    let meta = result.get("meta");
+fn bars(result: &ChartResult<'_>, fallback_symbol: &str) -> Vec<PriceBar> {
+    let meta = result.meta.0.as_ref();
     let symbol = meta
-        .and_then(|m| m.get("symbol"))
-        .and_then(Value::as_str)
+        .and_then(|m| m.symbol.get())
         .map(text::clean)
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| fallback_symbol.to_owned());
-    let interval = meta.and_then(|m| m.get("dataGranularity")).and_then(Value::as_str).map(canonical_interval);
-    let Some(times) = result.get("timestamp").and_then(Value::as_array) else {
+    let interval = meta.and_then(|m| m.granularity.get()).map(canonical_interval);
+    let Some(times) = result.timestamp.0.as_ref() else {
         return Vec::new();
     };
-    let quote = result.pointer("/indicators/quote/0");
-    let column = |name: &str| quote.and_then(|q| q.get(name)).and_then(Value::as_array);
-    let (open, high, low, close, volume) =
-        (column("open"), column("high"), column("low"), column("close"), column("volume"));
-    let at = |col: Option<&Vec<Value>>, i: usize| col.and_then(|c| c.get(i)).and_then(text::json_number);
+    let quote = result.indicators.0.as_ref().and_then(|i| i.quote.0.0.as_ref());
+    let (open, high, low, close, volume) = match quote {
+        Some(q) => {
+            (q.open.0.as_deref(), q.high.0.as_deref(), q.low.0.as_deref(), q.close.0.as_deref(), q.volume.0.as_deref())
+        }
+        None => (None, None, None, None, None),
+    };
+    let at = |col: Option<&[JNum]>, i: usize| col.and_then(|c| c.get(i)).and_then(|n| n.0);
     times
         .iter()
         .enumerate()
         .filter_map(|(i, t)| {
-            let time = text::epoch(t.as_i64()?, false)?;
+            let time = text::epoch(t.0?, false)?;
             let bar = PriceBar {
                 source: "yahoo_finance".into(),
                 symbol: symbol.clone(),

@@ -17,13 +17,20 @@
 //! `validation-failure` with a list of messages. All three are permanent. Abstracts are JATS XML
 //! fragments; records carry them as plain single-spaced text. Dates are `date-parts` arrays that
 //! may hold only a year, or `[[null]]`.
+//!
+//! Parsing: success bodies are read straight into structs (`work`, with the lenient readers of
+//! `crate::json`), not into a `serde_json::Value`; refusals are read again as a `Value`.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
+mod work;
+
+use work::{Body, paper};
+
+use crate::json::{self, Obj};
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{Paper, Record};
-use crate::text::{clean, clean_opt};
+use crate::record::Record;
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// CrossRef's own default page size.
@@ -102,31 +109,30 @@ impl Connector for Crossref {
         if resp.status == 429 || resp.status >= 500 {
             return Err(resp.status_error());
         }
-        let body: Value = match serde_json::from_slice(resp.body) {
-            Ok(v) => v,
+        let body: Body = match json::parse::<Obj<Body>>(resp.body) {
+            Ok(b) => b.0.unwrap_or_default(),
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable CrossRef JSON: {e}")));
             }
             // 404 text/plain "Resource not found." and other non-JSON refusals.
             Err(_) => return Err(resp.status_error()),
         };
-        let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-        if status != "ok" {
-            return Err(refusal(&body, resp));
+        if body.status.get() != Some("ok") {
+            // Rare: read the refusal from a `Value`, whatever shape its message has.
+            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
+            return Err(refusal(&value, resp));
         }
         if !resp.is_success() {
             return Err(resp.status_error());
         }
-        let message = body.get("message").unwrap_or(&Value::Null);
-        match body.get("message-type").and_then(Value::as_str) {
-            Some("work") => Ok(Page::last(paper(message).into_iter().collect())),
+        let message = body.message.0.unwrap_or_default();
+        match body.message_type.get() {
+            Some("work") => Ok(Page::last(paper(&message.work).into_iter().collect())),
             Some("work-list") => {
-                let items = message
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| ConnectorError::transient("CrossRef work-list without items"))?;
-                let records: Vec<Record> = items.iter().filter_map(paper).collect();
-                let next = next_page(ctx, p, req, message, items.len());
+                let items =
+                    message.items.0.ok_or_else(|| ConnectorError::transient("CrossRef work-list without items"))?;
+                let records: Vec<Record> = items.iter().filter_map(|w| paper(w.0.as_ref()?)).collect();
+                let next = next_page(ctx, p, req, message.next_cursor.get(), items.len());
                 Ok(Page { records, next })
             }
             other => Err(ConnectorError::transient(format!("unexpected CrossRef message-type {other:?}"))),
@@ -153,9 +159,9 @@ fn list_request(ctx: &Context, p: &Params, cursor: Option<&str>) -> Request {
 }
 
 /// Deep paging: only when the caller asked for a cursor, the page was full and a new cursor came.
-fn next_page(ctx: &Context, p: &Params, req: &Request, message: &Value, got: usize) -> Option<Request> {
+fn next_page(ctx: &Context, p: &Params, req: &Request, next: Option<&str>, got: usize) -> Option<Request> {
     let current = req.query_value("cursor")?;
-    let next = message.get("next-cursor").and_then(Value::as_str).filter(|c| !c.is_empty() && *c != current)?;
+    let next = next.filter(|c| !c.is_empty() && *c != current)?;
     (got as u64 >= rows(p) && req.index + 1 < ctx.max_pages).then(|| list_request(ctx, p, Some(next)).after(req))
 }
 
@@ -207,117 +213,4 @@ fn canonical_doi(raw: &str) -> Result<String, ParamError> {
     }
     // DOIs are case-insensitive: one canonical form, one dataset key.
     Ok(doi.to_lowercase())
-}
-
-fn first_string(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::Array(list) => list.iter().filter_map(Value::as_str).map(strip_markup).find(|s| !s.is_empty()),
-        Value::String(s) => Some(strip_markup(s)).filter(|s| !s.is_empty()),
-        _ => None,
-    }
-}
-
-fn paper(w: &Value) -> Option<Record> {
-    let doi = w.get("DOI").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())?.to_owned();
-    let authors = w
-        .get("author")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(author).collect())
-        .unwrap_or_default();
-    let published = ["published", "issued", "published-print", "published-online"]
-        .iter()
-        .find_map(|k| w.get(*k).and_then(date_parts));
-    let updated =
-        w.get("deposited").and_then(|d| d.get("date-time")).and_then(Value::as_str).and_then(crate::text::timestamp);
-    let categories = w
-        .get("subject")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(Value::as_str).map(clean).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    let pdf_url = w.get("link").and_then(Value::as_array).and_then(|links| {
-        links
-            .iter()
-            .find(|l| l.get("content-type").and_then(Value::as_str) == Some("application/pdf"))
-            .and_then(|l| l.get("URL").and_then(Value::as_str))
-            .map(str::to_owned)
-    });
-    Some(Record::Paper(Paper {
-        source: "crossref".into(),
-        id: doi.clone(),
-        title: first_string(w, "title").unwrap_or_default(),
-        authors,
-        published,
-        updated,
-        abstract_text: w.get("abstract").and_then(Value::as_str).map(jats_abstract).filter(|s| !s.is_empty()),
-        url: w.get("URL").and_then(Value::as_str).map(str::to_owned).or_else(|| Some(format!("https://doi.org/{doi}"))),
-        doi: Some(doi),
-        categories,
-        venue: first_string(w, "container-title"),
-        pdf_url,
-    }))
-}
-
-fn author(a: &Value) -> Option<String> {
-    let part = |k: &str| clean_opt(a.get(k).and_then(Value::as_str));
-    match (part("given"), part("family")) {
-        (Some(g), Some(f)) => Some(format!("{g} {f}")),
-        (None, Some(f)) => Some(f),
-        (g, None) => part("name").or(g),
-    }
-}
-
-/// `{"date-parts": [[2020, 11, 13]]}`, `[[2020]]` or `[[null]]`.
-fn date_parts(d: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    let parts = d.get("date-parts")?.as_array()?.first()?.as_array()?;
-    let num = |i: usize| parts.get(i).and_then(Value::as_i64);
-    let year = i32::try_from(num(0)?).ok()?;
-    let month = num(1).and_then(|m| u32::try_from(m).ok()).unwrap_or(1);
-    let day = num(2).and_then(|d| u32::try_from(d).ok()).unwrap_or(1);
-    let date =
-        chrono::NaiveDate::from_ymd_opt(year, month, day).or_else(|| chrono::NaiveDate::from_ymd_opt(year, 1, 1))?;
-    Some(chrono::TimeZone::from_utc_datetime(&chrono::Utc, &date.and_hms_opt(0, 0, 0)?))
-}
-
-/// A JATS abstract as plain text, without a leading "Abstract" heading.
-fn jats_abstract(raw: &str) -> String {
-    let text = strip_markup(raw);
-    let starts_with_title = raw.trim_start().starts_with("<jats:title") || raw.trim_start().starts_with("<title");
-    match text.strip_prefix("Abstract ") {
-        Some(rest) if starts_with_title => rest.to_owned(),
-        _ => text,
-    }
-}
-
-/// Tags removed (block tags become a space, inline ones vanish), the XML entities decoded, and
-/// the result single-spaced.
-fn strip_markup(raw: &str) -> String {
-    const BLOCK: [&str; 8] = ["p", "title", "sec", "list", "list-item", "br", "label", "def"];
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('>') else {
-            // A lone '<' is text.
-            out.push_str(&rest[open..]);
-            rest = "";
-            break;
-        };
-        let tag = &rest[open + 1..open + close];
-        let name = tag.trim_start_matches('/').split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
-        let local = name.rsplit(':').next().unwrap_or(name);
-        if BLOCK.contains(&local) {
-            out.push(' ');
-        }
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    let decoded = out
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&");
-    clean(&decoded)
 }

@@ -17,13 +17,21 @@
 //! not found`, 400 `Unrecognized or unsupported fields: [...]` (all permanent) — except a bad key,
 //! which gets a gateway-style 403 `{"message":"Forbidden"}` (auth). Batch bodies (a JSON array with
 //! `null` for unknown ids), `/paper/search/match` and `/paper/search/bulk` bodies are read too.
+//!
+//! Parsing: bodies are read straight into structs (`body`, with the lenient readers of
+//! `crate::json`), each paper made a record as it is read, not into a `serde_json::Value`; failures are
+//! read again as a `Value` for their message.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
+mod body;
+
+use body::Body;
+
+use crate::json;
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{Paper, Record};
-use crate::text::{clean, clean_opt};
+use crate::text::clean;
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// S2's page size cap and default.
@@ -34,6 +42,8 @@ const SEARCH_WINDOW: u64 = 1000;
 const DEFAULT_FIELDS: &str =
     "title,authors,abstract,year,publicationDate,externalIds,url,venue,journal,openAccessPdf,fieldsOfStudy";
 const API: &str = "/graph/v1";
+/// A paper's page, when the body gives no `url`.
+const S2_PAPER_URL: &str = "https://www.semanticscholar.org/paper/";
 
 /// Escaped in a paper id path segment; `/` and `:` stay (`DOI:10.1093/mind/lix.236.433`).
 const ID_PATH: &AsciiSet =
@@ -117,7 +127,7 @@ impl Connector for SemanticScholar {
     }
 
     fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let body: Value = match serde_json::from_slice(resp.body) {
+        let body: Body = match json::parse(resp.body) {
             Ok(v) => v,
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Semantic Scholar JSON: {e}")));
@@ -125,28 +135,26 @@ impl Connector for SemanticScholar {
             Err(_) => return Err(scrubbed(resp.status_error(), ctx)),
         };
         if !resp.is_success() {
+            // Rare: read the failure from a `Value`, whatever types its fields have.
+            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
             let detail = ["error", "message"]
                 .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
+                .find_map(|k| value.get(*k).and_then(Value::as_str))
                 .map_or_else(|| resp.text().into_owned(), str::to_owned);
             let err = ConnectorError::from_status(resp.status, &format!("Semantic Scholar: {detail}"))
                 .with_retry_after(resp.retry_after());
             return Err(scrubbed(err, ctx));
         }
-        match &body {
+        match body {
             // POST /paper/batch: one entry per id asked, null for unknown ids.
-            Value::Array(list) => Ok(Page::last(list.iter().filter_map(paper).collect())),
-            Value::Object(obj) if obj.get("data").is_some_and(Value::is_array) => {
-                let data = obj.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-                let records: Vec<Record> = data.iter().filter_map(paper).collect();
-                let next = if req.step == "search" && !data.is_empty() {
-                    next_page(ctx, p, req, obj.get("next").and_then(Value::as_u64))
-                } else {
-                    None
-                };
+            Body::List(list) => Ok(Page::last(list.records)),
+            Body::Object(obj) if obj.data.0.is_some() => {
+                let data = obj.data.0.unwrap_or_default();
+                let records = data.records;
+                let next = if req.step == "search" && data.len > 0 { next_page(ctx, p, req, obj.next.0) } else { None };
                 Ok(Page { records, next })
             }
-            Value::Object(obj) if obj.contains_key("paperId") => Ok(Page::last(paper(&body).into_iter().collect())),
+            Body::Object(obj) if obj.has_paper_id => Ok(Page::last(obj.paper().into_iter().collect())),
             _ => Err(ConnectorError::transient(format!(
                 "unexpected Semantic Scholar body: {}",
                 crate::text::snippet(&resp.text())
@@ -212,51 +220,4 @@ fn canonical_id(raw: &str) -> String {
         }
     }
     id.to_owned()
-}
-
-fn paper(v: &Value) -> Option<Record> {
-    let id = v.get("paperId").and_then(Value::as_str).filter(|s| !s.is_empty())?.to_owned();
-    let s = |k: &str| clean_opt(v.get(k).and_then(Value::as_str));
-    let authors = v
-        .get("authors")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(|a| clean_opt(a.get("name").and_then(Value::as_str))).collect())
-        .unwrap_or_default();
-    let published = s("publicationDate").and_then(|d| crate::text::timestamp(&d)).or_else(|| {
-        let year = i32::try_from(v.get("year").and_then(Value::as_i64)?).ok()?;
-        crate::text::timestamp(&format!("{year:04}-01-01"))
-    });
-    let doi =
-        v.get("externalIds").and_then(|e| e.get("DOI")).and_then(Value::as_str).map(clean).filter(|d| !d.is_empty());
-    let venue = s("venue")
-        .or_else(|| clean_opt(v.get("journal").and_then(|j| j.get("name")).and_then(Value::as_str)))
-        .or_else(|| clean_opt(v.get("publicationVenue").and_then(|j| j.get("name")).and_then(Value::as_str)));
-    let pdf_url = clean_opt(v.get("openAccessPdf").and_then(|o| o.get("url")).and_then(Value::as_str));
-    let mut categories: Vec<String> = Vec::new();
-    let listed = v.get("fieldsOfStudy").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
-    let s2 = v
-        .get("s2FieldsOfStudy")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.get("category").and_then(Value::as_str));
-    for c in listed.chain(s2).map(clean) {
-        if !c.is_empty() && !categories.contains(&c) {
-            categories.push(c);
-        }
-    }
-    Some(Record::Paper(Paper {
-        source: "semantic_scholar".into(),
-        url: s("url").or_else(|| Some(format!("https://www.semanticscholar.org/paper/{id}"))),
-        title: s("title").unwrap_or_default(),
-        authors,
-        published,
-        abstract_text: s("abstract"),
-        doi,
-        categories,
-        venue,
-        pdf_url,
-        id,
-        ..Paper::default()
-    }))
 }

@@ -30,17 +30,22 @@
 //! Exceeded" (rate limited, with a 10-minute wait unless `Retry-After` says otherwise), both at
 //! 403. Truncated or unparseable success bodies are transient.
 //!
+//! Parsing: bodies are read straight into structs (`body`, with the lenient readers of
+//! `crate::json`), only the columns and fields records hold, not into a `serde_json::Value`.
+//!
 //! [`ErrorClass::Config`]: crate::ErrorClass::Config
 //! [`Filing`]: crate::record::Filing
 //! [`Fact`]: crate::record::Fact
 
 use std::time::Duration;
 
-use serde_json::Value;
+mod body;
 
+use body::{Body, CikJson, facts, filings};
+
+use crate::json::{self, Obj};
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{Fact, Filing, Record};
-use crate::text::{clean, clean_opt, date, json_number, snippet};
+use crate::text::snippet;
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// Where the archive documents live (not under `data.sec.gov`).
@@ -109,8 +114,8 @@ impl Connector for SecEdgar {
         if !resp.is_success() {
             return Err(failure(resp));
         }
-        let body: Value = match serde_json::from_slice(resp.body) {
-            Ok(v) => v,
+        let body: Body = match json::parse::<Obj<Body>>(resp.body) {
+            Ok(b) => b.0.unwrap_or_default(),
             // An SEC notice served with a 2xx is still a notice; anything else is a broken body.
             Err(_) if is_notice(&resp.text()) => return Err(failure(resp)),
             Err(e) => return Err(ConnectorError::transient(format!("unreadable SEC JSON: {e}"))),
@@ -118,11 +123,11 @@ impl Connector for SecEdgar {
         let cik = p
             .get("cik")
             .and_then(|c| canonical_cik(c).ok())
-            .or_else(|| body.get("cik").and_then(cik_of_json))
+            .or_else(|| body.cik.0.as_ref().and_then(CikJson::canonical))
             .unwrap_or_default();
         let records = match Endpoint::of(p) {
-            Endpoint::CompanyFacts => facts(&cik, &body)?,
-            Endpoint::Submissions => filings(&cik, &body)?,
+            Endpoint::CompanyFacts => facts(&cik, body.facts)?,
+            Endpoint::Submissions => filings(&cik, body.filings)?,
         };
         Ok(Page::last(records))
     }
@@ -160,89 +165,6 @@ pub fn canonical_cik(raw: &str) -> Result<String, ParamError> {
         return Err(ParamError::invalid("cik", format!("`{raw}` is not a CIK (1 to 10 digits, not zero)")));
     }
     Ok(format!("{digits:0>10}"))
-}
-
-/// The `cik` field of a body: a zero-padded string in submissions, a bare number in companyfacts.
-fn cik_of_json(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => canonical_cik(s).ok(),
-        Value::Number(n) => n.as_u64().and_then(|n| canonical_cik(&n.to_string()).ok()),
-        _ => None,
-    }
-}
-
-/// `filings.recent` (parallel column arrays) as one filing per accession number.
-fn filings(cik: &str, body: &Value) -> Result<Vec<Record>, ConnectorError> {
-    let recent = body
-        .pointer("/filings/recent")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ConnectorError::transient("SEC submissions body has no filings.recent"))?;
-    let empty = Vec::new();
-    let column = |name: &str| recent.get(name).and_then(Value::as_array).unwrap_or(&empty);
-    let accessions = column("accessionNumber");
-    let (forms, filed, reported) = (column("form"), column("filingDate"), column("reportDate"));
-    let (documents, descriptions) = (column("primaryDocument"), column("primaryDocDescription"));
-    let cell = |col: &Vec<Value>, i: usize| {
-        col.get(i).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
-    };
-    let cik_number = cik.trim_start_matches('0');
-    let mut records = Vec::with_capacity(accessions.len());
-    for i in 0..accessions.len() {
-        let Some(accession) = cell(accessions, i) else { continue };
-        let document_url =
-            cell(documents, i).map(|doc| format!("{ARCHIVE_ROOT}/{cik_number}/{}/{doc}", accession.replace('-', "")));
-        records.push(Record::Filing(Filing {
-            source: "sec_edgar".into(),
-            cik: cik.to_owned(),
-            accession_number: accession,
-            form: cell(forms, i).map(|f| clean(&f)).unwrap_or_default(),
-            filed: cell(filed, i).as_deref().and_then(date),
-            report_date: cell(reported, i).as_deref().and_then(date),
-            document_url,
-            description: clean_opt(cell(descriptions, i).as_deref()),
-        }));
-    }
-    Ok(records)
-}
-
-/// `facts.{taxonomy}.{concept}.units.{unit}[]` as one fact per reported value.
-fn facts(cik: &str, body: &Value) -> Result<Vec<Record>, ConnectorError> {
-    let taxonomies = body
-        .get("facts")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ConnectorError::transient("SEC companyfacts body has no facts object"))?;
-    let mut records = Vec::new();
-    for (taxonomy, concepts) in taxonomies {
-        let Some(concepts) = concepts.as_object() else { continue };
-        for (concept, detail) in concepts {
-            let label = clean_opt(detail.get("label").and_then(Value::as_str));
-            let Some(units) = detail.get("units").and_then(Value::as_object) else { continue };
-            for (unit, values) in units {
-                for v in values.as_array().into_iter().flatten().filter(|v| v.is_object()) {
-                    let s = |name: &str| v.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-                    records.push(Record::Fact(Fact {
-                        source: "sec_edgar".into(),
-                        cik: cik.to_owned(),
-                        taxonomy: taxonomy.clone(),
-                        concept: concept.clone(),
-                        label: label.clone(),
-                        unit: unit.clone(),
-                        value: v.get("val").and_then(json_number),
-                        start: s("start").and_then(date),
-                        end: s("end").and_then(date),
-                        fiscal_year: v
-                            .get("fy")
-                            .and_then(|fy| fy.as_i64().or_else(|| fy.as_str()?.trim().parse().ok())),
-                        fiscal_period: s("fp").map(str::to_owned),
-                        form: s("form").map(str::to_owned),
-                        filed: s("filed").and_then(date),
-                        accession_number: s("accn").map(str::to_owned),
-                    }));
-                }
-            }
-        }
-    }
-    Ok(records)
 }
 
 /// Classify a failure body: S3 XML errors, SEC's HTML notices, or the bare status.

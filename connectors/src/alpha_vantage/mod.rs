@@ -21,12 +21,24 @@
 //! `Meta Data` names (`US/Eastern` for stocks, `UTC` for FX/crypto); bars carry the start of the
 //! period in that zone, converted to UTC (a daily bar starts at local midnight, like Polygon's).
 //! `GLOBAL_QUOTE` for an unknown symbol answers `{"Global Quote": {}}`: a permanent failure.
+//!
+//! Parsing: bodies are read straight into structs (`body`, with the lenient readers of
+//! `json`, which the other JSON connectors share), not into a `serde_json::Value`; a body
+//! holding `Note`, `Information` or `Error Message` is read again as a `Value` to classify it.
+//!
+//! [`Quote`]: crate::record::Quote
+//! [`PriceBar`]: crate::record::PriceBar
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use serde_json::{Map, Value};
 
+mod body;
+
+use body::{Body, QuoteBody, SeriesBody, quote, series};
+use crate::json::{self, Obj};
+
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{PriceBar, Quote, Record};
+use crate::record::Record;
 use crate::text::{self, snippet};
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
@@ -112,33 +124,42 @@ impl Connector for AlphaVantage {
     }
 
     fn read(&self, ctx: &Context, p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let body: Value = match serde_json::from_slice(resp.body) {
-            Ok(v) => v,
+        let function = p.get("function").map(String::as_str).unwrap_or_default();
+        let body = if function == "GLOBAL_QUOTE" {
+            json::parse::<Obj<QuoteBody>>(resp.body).map(|b| b.0.map(|q| Body::Quote(Box::new(q))))
+        } else {
+            json::parse::<Obj<SeriesBody>>(resp.body).map(|b| b.0.map(Body::Series))
+        };
+        let body = match body {
+            Ok(b) => b,
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Alpha Vantage body: {e}")));
             }
             Err(_) => return Err(scrub_err(resp.status_error(), ctx)),
         };
-        let Some(obj) = body.as_object() else {
+        let Some(body) = body else {
             return Err(if resp.is_success() {
                 ConnectorError::transient("Alpha Vantage body is not a JSON object")
             } else {
                 scrub_err(resp.status_error(), ctx)
             });
         };
-        if let Some(err) = notice(obj, ctx) {
-            let wait = resp.retry_after().or(err.retry_after);
-            return Err(err.with_retry_after(wait));
+        if body.has_notice() {
+            // Rare: read the notice from a `Value`, whatever type its field has.
+            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
+            if let Some(err) = value.as_object().and_then(|obj| notice(obj, ctx)) {
+                let wait = resp.retry_after().or(err.retry_after);
+                return Err(err.with_retry_after(wait));
+            }
         }
         if !resp.is_success() {
             return Err(scrub_err(resp.status_error(), ctx));
         }
-        let function = p.get("function").map(String::as_str).unwrap_or_default();
-        let symbol = p.get("symbol").cloned().unwrap_or_default();
-        if function == "GLOBAL_QUOTE" {
-            return quote(obj, &symbol).map(|q| Page::last(vec![Record::Quote(q)]));
+        let symbol = p.get("symbol").map(String::as_str).unwrap_or_default();
+        match body {
+            Body::Quote(b) => quote(*b, symbol).map(|q| Page::last(vec![Record::Quote(q)])),
+            Body::Series(b) => series(b, function, symbol).map(Page::last),
         }
-        series(obj, function, &symbol).map(Page::last)
     }
 }
 
@@ -193,80 +214,23 @@ fn scrub_err(mut e: ConnectorError, ctx: &Context) -> ConnectorError {
     e
 }
 
-/// A field of an Alpha Vantage object by its name without the `"05. "` ordinal.
-fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.iter().find(|(k, _)| bare(k) == name).map(|(_, v)| v)
-}
-
-fn bare(key: &str) -> &str {
-    key.split_once(". ").map_or(key, |(n, rest)| if n.chars().all(|c| c.is_ascii_digit()) { rest } else { key })
-}
-
-fn num(obj: &Map<String, Value>, name: &str) -> Option<f64> {
-    field(obj, name).and_then(text::json_number)
-}
-
-fn quote(obj: &Map<String, Value>, symbol: &str) -> Result<Quote, ConnectorError> {
-    let Some(q) = obj.get("Global Quote").and_then(Value::as_object) else {
-        return Err(ConnectorError::transient("Alpha Vantage body has no `Global Quote`"));
-    };
-    if q.is_empty() {
-        return Err(ConnectorError::permanent(format!("Alpha Vantage has no quote for `{symbol}` (unknown symbol?)")));
+/// A key without its `"05. "` ordinal.
+pub(crate) fn bare(key: &str) -> &str {
+    // `split_once(". ")` by hand: a two-byte pattern search is costly per key.
+    let b = key.as_bytes();
+    match b.windows(2).position(|w| w == b". ") {
+        Some(i) if b[..i].iter().all(u8::is_ascii_digit) => &key[i + 2..],
+        _ => key,
     }
-    Ok(Quote {
-        source: "alpha_vantage".into(),
-        symbol: field(q, "symbol").and_then(Value::as_str).map(text::clean).unwrap_or_else(|| symbol.to_owned()),
-        price: num(q, "price"),
-        open: num(q, "open"),
-        high: num(q, "high"),
-        low: num(q, "low"),
-        volume: num(q, "volume"),
-        latest_trading_day: field(q, "latest trading day").and_then(Value::as_str).and_then(text::date),
-        previous_close: num(q, "previous close"),
-        change: num(q, "change"),
-        change_percent: num(q, "change percent"),
-    })
-}
-
-fn series(obj: &Map<String, Value>, function: &str, symbol: &str) -> Result<Vec<Record>, ConnectorError> {
-    let meta = obj.get("Meta Data").and_then(Value::as_object);
-    let Some(points) =
-        obj.iter().find(|(k, v)| k.as_str() != "Meta Data" && v.is_object()).and_then(|(_, v)| v.as_object())
-    else {
-        return Err(ConnectorError::transient("Alpha Vantage body has no time series"));
-    };
-    let meta_str = |name: &str| meta.and_then(|m| field(m, name)).and_then(Value::as_str);
-    let eastern = meta_str("Time Zone").is_some_and(|z| z.contains("Eastern") || z.contains("New_York"));
-    let symbol = meta_str("Symbol").map(text::clean).unwrap_or_else(|| symbol.to_owned());
-    let interval = match SERIES.iter().find(|(f, _)| *f == function) {
-        Some((_, "")) | None => meta_str("Interval").map(str::to_owned),
-        Some((_, i)) => Some((*i).to_owned()),
-    };
-    let mut bars: Vec<PriceBar> = points
-        .iter()
-        .filter_map(|(when, v)| {
-            let bar = v.as_object()?;
-            Some(PriceBar {
-                source: "alpha_vantage".into(),
-                symbol: symbol.clone(),
-                time: local_time(when, eastern)?,
-                open: num(bar, "open"),
-                high: num(bar, "high"),
-                low: num(bar, "low"),
-                close: num(bar, "close"),
-                volume: num(bar, "volume"),
-                interval: interval.clone(),
-            })
-        })
-        .collect();
-    bars.sort_by_key(|b| b.time);
-    Ok(bars.into_iter().map(Record::PriceBar).collect())
 }
 
 /// A series key (`2017-08-11` or `2017-12-18 14:56:00`) in the series' zone, as UTC.
 fn local_time(s: &str, eastern: bool) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+    let fast = text::fixed(s).filter(|(_, sep)| *sep != text::Sep::T).map(|(t, _)| t);
+    let naive = fast
+        .map(Ok)
+        .unwrap_or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
         .ok()
         .or_else(|| text::date(s).and_then(|d| d.and_hms_opt(0, 0, 0)))?;
