@@ -76,7 +76,14 @@ pub struct Quota {
 
 impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.count, format_duration(self.period))
+        let per = match self.period.as_millis() {
+            1_000 => "s".to_owned(),
+            60_000 => "min".to_owned(),
+            3_600_000 => "h".to_owned(),
+            86_400_000 => "day".to_owned(),
+            _ => format_duration(self.period),
+        };
+        write!(f, "{}/{per}", self.count)
     }
 }
 

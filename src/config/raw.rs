@@ -120,6 +120,7 @@ impl Breaker {
 struct Connector {
     base_url: Option<Scalar>,
     rate_limit: Option<Scalar>,
+    rate_limit_with_key: Option<Scalar>,
     ttl: Option<Scalar>,
     max_pages: Option<Scalar>,
     #[serde(default)]
@@ -251,9 +252,12 @@ impl Config {
                 c.required(&key("base_url"), raw.base_url.as_ref())?,
                 &["http://", "https://"],
             )?;
-            let rl = c.required(&key("rate_limit"), raw.rate_limit.as_ref())?;
-            let rate_limit = parse_rate_limit(&rl.text())
-                .map_err(|e| c.fail(&key("rate_limit"), &format!("quotas like 5/min,25/day ({e})"), rl))?;
+            let quotas = |field: &str, v: &Scalar| {
+                parse_rate_limit(&v.text())
+                    .map_err(|e| c.fail(&key(field), &format!("quotas like 5/min,25/day ({e})"), v))
+            };
+            let mut rate_limit = quotas("rate_limit", c.required(&key("rate_limit"), raw.rate_limit.as_ref())?)?;
+            let keyed = raw.rate_limit_with_key.as_ref().map(|v| quotas("rate_limit_with_key", v)).transpose()?;
             let ttl = c.duration(&key("ttl"), c.required(&key("ttl"), raw.ttl.as_ref())?)?;
             let max_pages = match &raw.max_pages {
                 Some(v) => c.count(&key("max_pages"), v, 1)?,
@@ -266,6 +270,9 @@ impl Config {
                 .get(&format!("APIARY_CONNECTORS__{}__API_KEY", id.to_uppercase()))
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| Secret::new(k.trim()));
+            if let (Some(_), Some(keyed)) = (&api_key, keyed) {
+                rate_limit = keyed;
+            }
             connectors
                 .insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
         }

@@ -111,4 +111,7 @@ fn durations_and_quotas_parse() {
     assert_eq!(q, vec![Quota { count: 1, period: Duration::from_secs(3) }]);
     assert!(parse_rate_limit("0/s").is_err());
     assert!(parse_rate_limit("").is_err());
+    let shown: Vec<String> =
+        parse_rate_limit("5/min,25/day,10/s,1/3s").unwrap().iter().map(|q| q.to_string()).collect();
+    assert_eq!(shown, ["5/min", "25/day", "10/s", "1/3s"]);
 }
