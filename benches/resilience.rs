@@ -3,7 +3,10 @@
 //!   GLOBAL_QUOTE body classified by the Alpha Vantage connector), beside the same closure bare;
 //! - rejection by an open breaker (`Breaker::try_acquire`), with allocations counted;
 //! - throughput through the full stack (`Fetcher::fetch`) against a local fast upstream, beside
-//!   bare reqwest GETs of the same URL at the same concurrency, in alternating rounds.
+//!   bare reqwest GETs of the same URL and bare GETs whose body the same connector then reads
+//!   (`Connector::read`), at the same concurrency, in rotating rounds;
+//! - p50 latency of `GET /v1/datasets/arxiv?...` served from the cache, fresh (breaker closed)
+//!   against stale with the breaker held open, in alternating rounds.
 //!
 //! No benchmark framework: plain `Instant` timing over many iterations, the median of several
 //! runs, and a counting global allocator. Run with `cargo bench --bench resilience`.
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use apiary::config::{BreakerSettings, Config, Window};
 use apiary::fetch::Fetcher;
-use apiary::resilience::{Breaker, Outcome, Stack};
+use apiary::resilience::{Breaker, BreakerState, Outcome, Stack};
 use apiary_connectors::{Connector, ConnectorError, Context, Page, Params, Request, Response};
 
 // ---- allocation counting -------------------------------------------------------------------
@@ -98,6 +101,9 @@ fn main() {
     }
     if wanted("throughput") {
         throughput();
+    }
+    if wanted("read") {
+        stale_read();
     }
 }
 
@@ -265,10 +271,12 @@ fn open_breaker_rejection() {
 /// Concurrent callers, as a worker with `queue.concurrency` jobs would be.
 const CONCURRENCY: usize = 8;
 const REQUESTS_PER_ROUND: usize = 4_000;
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 12;
 
 fn throughput() {
     apiary::install_tls();
+    // The service always runs with the Prometheus recorder; the stack's metrics are part of its cost.
+    let _ = apiary::telemetry::metrics_handle();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -286,6 +294,11 @@ fn throughput() {
         let params = Arc::new(quote_params());
         let bare = reqwest::Client::builder().user_agent(cfg.fetch.user_agent.clone()).build().unwrap();
         let url = format!("{base_url}/query?function=GLOBAL_QUOTE&symbol=MSFT&apikey=bench");
+        let base = Arc::new(base_url.clone());
+        let request = {
+            let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+            Arc::new(connector.start(&ctx, &params).unwrap())
+        };
 
         let stack_round = || {
             let (fetcher, params) = (fetcher.clone(), params.clone());
@@ -309,30 +322,69 @@ fn throughput() {
             })
         };
 
-        // Warm up both clients' connection pools.
+        // The fair baseline: the same GET, then the same connector reading the body, no stack.
+        let bare_read_round = || {
+            let (bare, url, base, params, request) =
+                (bare.clone(), url.clone(), base.clone(), params.clone(), request.clone());
+            round(move || {
+                let (bare, url, base, params, request) =
+                    (bare.clone(), url.clone(), base.clone(), params.clone(), request.clone());
+                async move {
+                    let resp = bare.get(&url).send().await.expect("bare GET");
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.expect("bare body");
+                    let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+                    let page = connector.read(&ctx, &params, &request, &Response::new(status, &body)).expect("read");
+                    assert_eq!(black_box(page).records.len(), 1);
+                }
+            })
+        };
+
+        // Warm up the clients' connection pools.
         stack_round().await;
         bare_round().await;
-        let (mut stacked, mut bare_rps, mut ratios) = (vec![], vec![], vec![]);
+        bare_read_round().await;
+        let (mut stacked, mut bare_rps, mut read_rps) = (vec![], vec![], vec![]);
+        let (mut vs_bare, mut vs_read, mut read_vs_bare) = (vec![], vec![], vec![]);
         for i in 0..ROUNDS {
-            // Alternate which goes first, so that drift in the machine's load hits both alike.
-            let (s, b) = if i % 2 == 0 {
-                let s = stack_round().await;
-                (s, bare_round().await)
-            } else {
-                let b = bare_round().await;
-                (stack_round().await, b)
-            };
+            // Rotate which arm goes first, so that drift in the machine's load hits all alike.
+            let mut r = [0.0; 3];
+            for k in 0..3 {
+                let arm = (i + k) % 3;
+                r[arm] = match arm {
+                    0 => stack_round().await,
+                    1 => bare_round().await,
+                    _ => bare_read_round().await,
+                };
+            }
+            let [s, b, br] = r;
             stacked.push(s);
             bare_rps.push(b);
-            ratios.push(s / b);
+            read_rps.push(br);
+            vs_bare.push(s / b);
+            vs_read.push(s / br);
+            read_vs_bare.push(br / b);
         }
-        let (ms, mb) = (median(stacked.clone()), median(bare_rps.clone()));
+        let (ms, mb, mr) = (median(stacked.clone()), median(bare_rps.clone()), median(read_rps.clone()));
         println!(
-            "throughput against a local upstream ({CONCURRENCY} concurrent callers, {REQUESTS_PER_ROUND} requests a round, {ROUNDS} alternating rounds):"
+            "throughput against a local upstream ({CONCURRENCY} concurrent callers, {REQUESTS_PER_ROUND} requests a round, {ROUNDS} rotating rounds):"
         );
-        println!("  full stack (Fetcher::fetch: stack + reqwest + classification)  median {ms:>8.0} req/s");
+        println!("  full stack (Fetcher::fetch: stack + reqwest + connector read)  median {ms:>8.0} req/s");
+        println!("  bare reqwest GET + body + the same connector read              median {mr:>8.0} req/s");
         println!("  bare reqwest GET + body                                        median {mb:>8.0} req/s");
-        println!("  ratio of medians {:.3}; per-round ratios: median {:.3}, min {:.3}, max {:.3}", ms / mb, median(ratios.clone()), quantile(&ratios, 0.0), quantile(&ratios, 1.0));
+        let line = |name: &str, num: f64, den: f64, per: &[f64]| {
+            println!(
+                "  {name:<38} ratio of medians {:.3}; per-round: median {:.3}, min {:.3}, max {:.3}",
+                num / den,
+                median(per.to_vec()),
+                quantile(per, 0.0),
+                quantile(per, 1.0)
+            )
+        };
+        line("full stack / (bare GET + read)", ms, mr, &vs_read);
+        line("full stack / bare GET", ms, mb, &vs_bare);
+        line("(bare GET + read) / bare GET", mr, mb, &read_vs_bare);
+        println!();
     });
 }
 
@@ -357,4 +409,117 @@ where
         t.await.unwrap();
     }
     REQUESTS_PER_ROUND as f64 / t.elapsed().as_secs_f64()
+}
+
+// ---- 4. stale read with the breaker open vs fresh read ----------------------------------------
+
+const READ_ROUNDS: usize = 12;
+const READS_PER_ROUND: usize = 400;
+const ARXIV_QUERY: &str = "search_query=all:testing&max_results=10";
+
+/// `GET /v1/datasets/arxiv?...` against the API served on 127.0.0.1 by an `App` on a temporary
+/// SQLite database holding one cached dataset (the 10 recorded arXiv records), one request at a
+/// time over a kept-alive connection: fresh with the breaker held closed, stale with it held open
+/// (no refresh is queued then), alternating rounds.
+fn stale_read() {
+    apiary::install_tls();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("APIARY_DATABASE_URL".to_string(), format!("sqlite://{}", dir.path().join("apiary.db").display()))];
+        let config = Config::load_with(&[], env).expect("bench config");
+        let app = apiary::app::App::start(config).await.expect("app starts");
+
+        // One cached dataset: the recorded arXiv search, parsed by the connector.
+        let fixtures = std::env::var("APIARY_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+        let body = std::fs::read(fixtures.join("arxiv/query_search_testing_start0_max10_success.xml")).expect("fixture");
+        let raw: Params = ARXIV_QUERY
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap())
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let q = apiary::app::Question::new("arxiv", raw).unwrap();
+        let settings = app.config.connector("arxiv").unwrap();
+        let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1 };
+        let request = q.connector.start(&ctx, &q.params).unwrap();
+        let page = q.connector.read(&ctx, &q.params, &request, &Response::new(200, &body)).expect("fixture parses");
+        assert_eq!(page.records.len(), 10);
+        let records = serde_json::value::to_raw_value(&page.records).unwrap();
+        app.store
+            .upsert_dataset("arxiv", &q.key, &q.params_json(), &records, page.records.len(), chrono::Utc::now())
+            .await
+            .unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/datasets/arxiv?{ARXIV_QUERY}", listener.local_addr().unwrap());
+        let router = apiary::api::router(app.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let client = reqwest::Client::new();
+        let stack = app.fetcher.stack("arxiv").unwrap().clone();
+
+        let hold = |state: BreakerState| {
+            let stack = stack.clone();
+            async move {
+                stack.force(Some(state)).await;
+                // Let the breaker listener persist the transition, and let the API's view of the
+                // persisted breakers (re-read at most once a second when this process runs no
+                // workers) catch up, before timing.
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+            }
+        };
+        let round = |want_stale: bool| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let mut lat = Vec::with_capacity(READS_PER_ROUND);
+                for _ in 0..READS_PER_ROUND {
+                    let t = Instant::now();
+                    let resp = client.get(&url).send().await.expect("read");
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.expect("read body");
+                    lat.push(t.elapsed().as_nanos() as f64 / 1000.0);
+                    assert_eq!(status, 200);
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(v["stale"], want_stale, "{v}");
+                    assert!(v.get("refresh_job").is_none(), "no refresh is queued");
+                }
+                lat
+            }
+        };
+
+        // Warm-up.
+        hold(BreakerState::Closed).await;
+        round(false).await;
+        hold(BreakerState::Open).await;
+        round(true).await;
+        let (mut fresh, mut stale, mut ratios, mut fresh_p90, mut stale_p90) = (vec![], vec![], vec![], vec![], vec![]);
+        for i in 0..READ_ROUNDS {
+            let mut p = [0.0; 2];
+            for k in 0..2 {
+                let open = (i + k) % 2 == 1;
+                hold(if open { BreakerState::Open } else { BreakerState::Closed }).await;
+                let lat = round(open).await;
+                p[open as usize] = quantile(&lat, 0.5);
+                if open { stale_p90.push(quantile(&lat, 0.9)) } else { fresh_p90.push(quantile(&lat, 0.9)) }
+            }
+            fresh.push(p[0]);
+            stale.push(p[1]);
+            ratios.push(p[1] / p[0]);
+        }
+        stack.force(None).await;
+        let (f, s) = (median(fresh.clone()), median(stale.clone()));
+        println!(
+            "cached read GET /v1/datasets/arxiv (10 records, SQLite, over loopback, {READS_PER_ROUND} sequential reads a round, {READ_ROUNDS} alternating rounds), µs:"
+        );
+        println!("  fresh, breaker closed          p50 {f:>7.1}   p90 {:>7.1}", median(fresh_p90));
+        println!("  stale, breaker held open       p50 {s:>7.1}   p90 {:>7.1}", median(stale_p90));
+        println!(
+            "  stale/fresh ratio of median p50s {:.3}; per-round: median {:.3}, min {:.3}, max {:.3}\n",
+            s / f,
+            median(ratios.clone()),
+            quantile(&ratios, 0.0),
+            quantile(&ratios, 1.0)
+        );
+    });
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use apiary_connectors::request::SecretPlace;
 use apiary_connectors::{Connector, ConnectorError, Context, Method, Params, Record, Request, Response};
+use axum::body::Bytes;
 
 use crate::config::Config;
 use crate::resilience::{CallError, Fleet, Stack};
@@ -87,7 +88,7 @@ impl Fetcher {
         &self,
         req: &Request,
         timeout: Duration,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), ConnectorError> {
+    ) -> Result<(u16, Vec<(String, String)>, Bytes), ConnectorError> {
         let mut builder = match req.method {
             Method::Get => self.client.get(&req.url),
             Method::Post => self.client.post(&req.url),
@@ -110,21 +111,34 @@ impl Fetcher {
         }
         let response = builder.timeout(timeout).send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(ConnectorError::transient(format!("body larger than {} MiB", MAX_BODY >> 20)));
+        let mut headers = Vec::with_capacity(response.headers().len());
+        headers.extend(
+            response.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))),
+        );
+        let body = match response.content_length() {
+            // A declared length: refuse an oversized body unread, else take it in one piece
+            // (hyper reads no more than the declared length, so the bound holds).
+            Some(len) if len > MAX_BODY as u64 => return Err(too_large()),
+            Some(_) => response.bytes().await.map_err(transport_error)?,
+            // No length (chunked, or until close): collect chunk by chunk, counting.
+            None => {
+                let mut body = Vec::new();
+                let mut response = response;
+                while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Bytes::from(body)
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
         Ok((status, headers, body))
     }
+}
+
+fn too_large() -> ConnectorError {
+    ConnectorError::transient(format!("body larger than {} MiB", MAX_BODY >> 20))
 }
 
 /// Upstreams may quote the caller's key back in an error body; it never goes further than here.

@@ -12,10 +12,13 @@ pub mod fleet;
 pub mod limiter;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use apiary_connectors::{ConnectorError, ErrorClass};
+use metrics::{Counter, Histogram};
 use tokio::time::Instant;
 
 pub use breaker::{Breaker, BreakerState, Outcome, Snapshot};
@@ -29,8 +32,10 @@ use fleet::{FleetPermit, RedisDown};
 #[derive(Debug, Clone)]
 pub enum CallError {
     /// No call may be made for `wait` (breaker open, quota spent, upstream asked for a long pause).
-    /// The upstream was not called for this reason; the job should be rescheduled.
-    Deferred { wait: Duration, reason: String },
+    /// The upstream was not called for this reason; the job should be rescheduled. The reasons
+    /// for an open breaker and a spent quota are built once per stack and shared, so a refusal
+    /// allocates nothing.
+    Deferred { wait: Duration, reason: Arc<str> },
     /// The call failed for good: a permanent error, or retries exhausted.
     Failed(ConnectorError),
 }
@@ -69,6 +74,36 @@ pub struct Stack {
     max_attempts: u32,
     /// Longest wait taken in place; anything longer defers the job.
     max_wait: Duration,
+    /// The deferral reasons that name nothing but the connector, built once.
+    breaker_open_reason: Arc<str>,
+    rate_limited_reason: Arc<str>,
+    meters: Meters,
+}
+
+/// This stack's metric handles. Building one through `metrics::counter!` with labels makes a key
+/// and looks it up in the recorder's registry, which cost more than the rest of a call did; each
+/// handle is therefore built on first use (so a series appears in `/metrics` exactly when it
+/// used to: at its first increment) and reused after. The handle belongs to the recorder
+/// installed at that first use: `App::start` installs the Prometheus recorder before any stack
+/// exists.
+#[derive(Default)]
+struct Meters {
+    /// `apiary_upstream_calls_total` by outcome: index 0 is `success`, then each [`ErrorClass`].
+    calls: [OnceLock<Counter>; 6],
+    call_seconds: OnceLock<Histogram>,
+    rejections: OnceLock<Counter>,
+    deferrals: OnceLock<Counter>,
+}
+
+fn outcome_index(result: &Result<(), ErrorClass>) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(ErrorClass::RateLimited) => 1,
+        Err(ErrorClass::Transient) => 2,
+        Err(ErrorClass::Permanent) => 3,
+        Err(ErrorClass::Auth) => 4,
+        Err(ErrorClass::Config) => 5,
+    }
 }
 
 /// Leave to call, from whichever breaker decided.
@@ -103,6 +138,9 @@ impl Stack {
             backoff: backoff::Backoff::new(fetch.backoff_base, fetch.backoff_max),
             max_attempts: fetch.max_attempts,
             max_wait: fetch.max_wait,
+            breaker_open_reason: format!("{id} breaker is open").into(),
+            rate_limited_reason: format!("{id} rate limit reached").into(),
+            meters: Meters::default(),
         }
     }
 
@@ -156,24 +194,39 @@ impl Stack {
     }
 
     /// Wait for a slot of every quota, or return the wait when it is too long to take here.
-    async fn pace(&self) -> Result<(), Duration> {
-        let Some(fleet) = &self.fleet else { return self.limiter.acquire(self.max_wait).await };
+    /// `Ok` holds the moment the wait ended, which is when the call starts.
+    async fn pace(&self) -> Result<Instant, Duration> {
+        let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter).await };
         let alone = self.limiter.wait();
         if alone > self.max_wait {
             return Err(alone);
         }
         match fleet.rate(self.id, &self.quotas, self.max_wait).await {
             Ok(Ok(wait)) => {
-                let _ = self.limiter.reserve(Instant::now() + wait, Duration::MAX);
-                if !wait.is_zero() {
-                    metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
-                    tokio::time::sleep(wait).await;
+                let now = Instant::now();
+                let _ = self.limiter.reserve(now + wait, Duration::MAX);
+                if wait.is_zero() {
+                    return Ok(now);
                 }
-                Ok(())
+                metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
+                tokio::time::sleep(wait).await;
+                Ok(Instant::now())
             }
             Ok(Err(wait)) => Err(wait),
-            Err(RedisDown) => self.fallback.acquire(self.max_wait).await,
+            Err(RedisDown) => self.pace_locally(&self.fallback).await,
         }
+    }
+
+    /// [`Limiter::acquire`], reading the clock once when there is no wait.
+    async fn pace_locally(&self, limiter: &Limiter) -> Result<Instant, Duration> {
+        let now = Instant::now();
+        let wait = limiter.reserve(now, self.max_wait)?;
+        if wait.is_zero() {
+            return Ok(now);
+        }
+        metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
+        tokio::time::sleep(wait).await;
+        Ok(Instant::now())
     }
 
     async fn record(&self, gate: Gate, outcome: Outcome, elapsed: Duration) {
@@ -211,23 +264,36 @@ impl Stack {
     {
         let mut attempt = 0;
         loop {
-            let gate = match self.admit().await {
+            // Without a fleet, admission and recording are plain calls on the local breaker.
+            let admitted = match self.fleet {
+                None => self.breaker.try_acquire().map(Gate::Local),
+                Some(_) => self.admit().await,
+            };
+            let gate = match admitted {
                 Ok(gate) => gate,
                 Err(retry_in) => {
-                    metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id).increment(1);
-                    return Err(CallError::Deferred { wait: retry_in, reason: format!("{} breaker is open", self.id) });
+                    self.meters
+                        .rejections
+                        .get_or_init(|| metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id))
+                        .increment(1);
+                    return Err(CallError::Deferred { wait: retry_in, reason: self.breaker_open_reason.clone() });
                 }
             };
-            if let Err(wait) = self.pace().await {
-                self.release(gate);
-                metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id).increment(1);
-                return Err(CallError::Deferred { wait, reason: format!("{} rate limit reached", self.id) });
-            }
+            let started = match self.pace().await {
+                Ok(started) => started,
+                Err(wait) => {
+                    self.release(gate);
+                    self.meters
+                        .deferrals
+                        .get_or_init(|| metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id))
+                        .increment(1);
+                    return Err(CallError::Deferred { wait, reason: self.rate_limited_reason.clone() });
+                }
+            };
             attempt += 1;
-            let started = Instant::now();
-            let result = match tokio::time::timeout(self.timeout, call()).await {
-                Ok(r) => r,
-                Err(_) => Err(ConnectorError::transient(format!(
+            let result = match self.attempt(started, call()).await {
+                Some(r) => r,
+                None => Err(ConnectorError::transient(format!(
                     "no answer within {}",
                     crate::config::format_duration(self.timeout)
                 ))),
@@ -238,13 +304,24 @@ impl Stack {
                 Err(e) if e.counts_against_upstream() => Outcome::Failure,
                 Err(_) => Outcome::Ignored,
             };
-            self.record(gate, outcome, elapsed).await;
-            let label = match &result {
-                Ok(_) => "success",
-                Err(e) => e.class.as_str(),
-            };
-            metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label).increment(1);
-            metrics::histogram!("apiary_upstream_call_seconds", "connector" => self.id).record(elapsed.as_secs_f64());
+            match gate {
+                Gate::Local(permit) => self.breaker.record(permit, outcome, elapsed),
+                Gate::Fleet(_) => self.record(gate, outcome, elapsed).await,
+            }
+            let label = result.as_ref().map(|_| ()).map_err(|e| e.class);
+            self.meters.calls[outcome_index(&label)]
+                .get_or_init(|| {
+                    let label = match label {
+                        Ok(()) => "success",
+                        Err(class) => class.as_str(),
+                    };
+                    metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label)
+                })
+                .increment(1);
+            self.meters
+                .call_seconds
+                .get_or_init(|| metrics::histogram!("apiary_upstream_call_seconds", "connector" => self.id))
+                .record(elapsed.as_secs_f64());
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -259,11 +336,32 @@ impl Stack {
             if wait > self.max_wait {
                 return Err(CallError::Deferred {
                     wait,
-                    reason: format!("{} asked us to wait ({})", self.id, err.message),
+                    reason: format!("{} asked us to wait ({})", self.id, err.message).into(),
                 });
             }
             tracing::info!(connector = self.id, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Stack {
+    /// One attempt under the call timeout, counted from `started`: `None` when it ran out.
+    ///
+    /// Same as `tokio::time::timeout_at(started + timeout, fut)`, except that the future is
+    /// polled once before the timer is built: a call that answers on its first poll (a cached
+    /// or immediately refused call) then costs no timer and no runtime-handle clone. A call that
+    /// is still pending goes on under `timeout_at`, which is polled at once and so arms the
+    /// timer exactly as before; the deadline is the same either way.
+    async fn attempt<T>(&self, started: Instant, fut: impl Future<Output = T>) -> Option<T> {
+        let mut fut = pin!(fut);
+        if let Poll::Ready(v) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+            return Some(v);
+        }
+        match started.checked_add(self.timeout) {
+            Some(deadline) => tokio::time::timeout_at(deadline, fut).await.ok(),
+            // A timeout too long to represent never ends, as with `tokio::time::timeout`.
+            None => Some(fut.await),
         }
     }
 }

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::MapAccess;
 
-use crate::json::{self, Fields, JNum, Key, Obj, Pick, Str};
 use super::{SERIES, bare, local_time};
 use crate::ConnectorError;
+use crate::json::{self, Fields, JNum, Key, Obj, Pick, Str};
 use crate::record::{PriceBar, Quote, Record};
 use crate::text;
 

@@ -34,8 +34,8 @@ use serde_json::{Map, Value};
 
 mod body;
 
-use body::{Body, QuoteBody, SeriesBody, quote, series};
 use crate::json::{self, Obj};
+use body::{Body, QuoteBody, SeriesBody, quote, series};
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::Record;

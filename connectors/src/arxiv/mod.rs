@@ -10,12 +10,15 @@
 //! no records). An empty page in the middle of a result set is a known transient hiccup, not the
 //! end of the results. Titles and abstracts are wrapped across lines; records carry them
 //! single-spaced.
+//!
+//! Parsing: one streaming pass over quick-xml's `Reader` events (`atom.rs`), borrowing from the
+//! body and building only the strings a record keeps; it accepts and refuses the same bodies as
+//! the serde mapping it replaced.
 
-use serde::Deserialize;
+mod atom;
 
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{Paper, Record};
-use crate::text::{clean, clean_opt, timestamp};
+use crate::text::clean;
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// Entries asked for per request; arXiv recommends modest pages.
@@ -70,15 +73,15 @@ impl Connector for Arxiv {
     }
 
     fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let feed: Feed = match quick_xml::de::from_reader(resp.body) {
+        let feed = match atom::parse(resp.body) {
             Ok(feed) => feed,
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Atom feed: {e}")));
             }
             Err(_) => return Err(resp.status_error()),
         };
-        if let Some(err) = feed.entries.iter().find(|e| e.id.contains("/api/errors")) {
-            let msg = clean(err.summary.as_deref().unwrap_or("error"));
+        if let Some(summary) = feed.refusal {
+            let msg = clean(summary.as_deref().unwrap_or("error"));
             return Err(ConnectorError::permanent(format!("arXiv refused the query: {msg}")));
         }
         if !resp.is_success() {
@@ -87,13 +90,13 @@ impl Connector for Arxiv {
         let first = p.get("start").and_then(|s| s.parse().ok()).unwrap_or(0u64);
         let this_start: u64 = req.query_value("start").and_then(|s| s.parse().ok()).unwrap_or(first);
         let total = feed.total_results.unwrap_or(0);
-        if feed.entries.is_empty() && this_start > first && this_start < total {
+        if feed.records.is_empty() && this_start > first && this_start < total {
             return Err(ConnectorError::transient(format!(
                 "empty page at start={this_start} of {total} results (arXiv hiccup; retry)"
             )));
         }
-        let got = feed.entries.len() as u64;
-        let records = feed.entries.into_iter().map(paper).collect();
+        let got = feed.records.len() as u64;
+        let records = feed.records;
         let fetched = this_start + got - first;
         let next_start = this_start + got;
         let next = (got > 0 && fetched < wanted(p) && next_start < total && req.index + 1 < ctx.max_pages)
@@ -114,85 +117,4 @@ fn page_request(ctx: &Context, p: &Params, start: u64, remaining: u64) -> Reques
         }
     }
     req.query("start", start.to_string()).query("max_results", remaining.min(PAGE_SIZE).to_string())
-}
-
-fn paper(e: Entry) -> Record {
-    let id = e.id.rsplit_once("/abs/").map(|(_, id)| id.to_owned()).unwrap_or_else(|| e.id.clone());
-    let url = e.links.iter().find(|l| l.rel.as_deref() == Some("alternate")).map(|l| l.href.clone());
-    let pdf_url = e
-        .links
-        .iter()
-        .find(|l| l.title.as_deref() == Some("pdf") || l.kind.as_deref() == Some("application/pdf"))
-        .map(|l| l.href.clone());
-    let mut categories: Vec<String> = e.primary_category.into_iter().map(|c| c.term).collect();
-    for c in e.categories {
-        if !categories.contains(&c.term) {
-            categories.push(c.term);
-        }
-    }
-    Record::Paper(Paper {
-        source: "arxiv".into(),
-        id,
-        title: clean(&e.title),
-        authors: e.authors.into_iter().map(|a| clean(&a.name)).collect(),
-        published: e.published.as_deref().and_then(timestamp),
-        updated: e.updated.as_deref().and_then(timestamp),
-        abstract_text: clean_opt(e.summary.as_deref()),
-        doi: clean_opt(e.doi.as_deref()),
-        url: url.or(Some(e.id)),
-        categories,
-        venue: clean_opt(e.journal_ref.as_deref()),
-        pdf_url,
-    })
-}
-
-#[derive(Deserialize)]
-struct Feed {
-    #[serde(rename = "totalResults")]
-    total_results: Option<u64>,
-    #[serde(rename = "entry", default)]
-    entries: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    id: String,
-    #[serde(default)]
-    title: String,
-    summary: Option<String>,
-    published: Option<String>,
-    updated: Option<String>,
-    #[serde(rename = "author", default)]
-    authors: Vec<Author>,
-    #[serde(rename = "link", default)]
-    links: Vec<Link>,
-    doi: Option<String>,
-    journal_ref: Option<String>,
-    primary_category: Option<Category>,
-    #[serde(rename = "category", default)]
-    categories: Vec<Category>,
-}
-
-#[derive(Deserialize)]
-struct Author {
-    #[serde(default)]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Link {
-    #[serde(rename = "@href")]
-    href: String,
-    #[serde(rename = "@rel")]
-    rel: Option<String>,
-    #[serde(rename = "@title")]
-    title: Option<String>,
-    #[serde(rename = "@type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Category {
-    #[serde(rename = "@term")]
-    term: String,
 }
