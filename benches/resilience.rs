@@ -114,7 +114,13 @@ fn stack_overhead() {
     let settings = cfg.connector("alpha_vantage").unwrap();
     let connector = apiary_connectors::get("alpha_vantage").unwrap();
     let params = quote_params();
-    let ctx = Context { base_url: &settings.base_url, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+    let ctx = Context {
+        base_url: &settings.base_url,
+        api_key: Some("bench"),
+        contact_email: None,
+        max_pages: 1,
+        token: None,
+    };
     let request: Request = connector.start(&ctx, &params).unwrap();
     let response = Response::new(200, BODY);
     let classify = || async { connector.read(&ctx, &params, &request, &response) };
@@ -296,7 +302,7 @@ fn throughput() {
         let url = format!("{base_url}/query?function=GLOBAL_QUOTE&symbol=MSFT&apikey=bench");
         let base = Arc::new(base_url.clone());
         let request = {
-            let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+            let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1, token: None };
             Arc::new(connector.start(&ctx, &params).unwrap())
         };
 
@@ -333,7 +339,7 @@ fn throughput() {
                     let resp = bare.get(&url).send().await.expect("bare GET");
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.expect("bare body");
-                    let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1 };
+                    let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1, token: None };
                     let page = connector.read(&ctx, &params, &request, &Response::new(status, &body)).expect("read");
                     assert_eq!(black_box(page).records.len(), 1);
                 }
@@ -442,7 +448,7 @@ fn stale_read() {
             .collect();
         let q = apiary::app::Question::new("arxiv", raw).unwrap();
         let settings = app.config.connector("arxiv").unwrap();
-        let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1 };
+        let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1, token: None };
         let request = q.connector.start(&ctx, &q.params).unwrap();
         let page = q.connector.read(&ctx, &q.params, &request, &Response::new(200, &body)).expect("fixture parses");
         assert_eq!(page.records.len(), 10);

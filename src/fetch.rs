@@ -3,11 +3,11 @@
 //! succeeded, so a half-finished multi-page fetch never reaches the cache.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use apiary_connectors::request::SecretPlace;
-use apiary_connectors::{Connector, ConnectorError, Context, Method, Params, Record, Request, Response};
+use apiary_connectors::{Connector, ConnectorError, Context, ErrorClass, Method, Params, Record, Request, Response};
 use axum::body::Bytes;
 
 use crate::config::Config;
@@ -21,6 +21,8 @@ pub struct Fetcher {
     client: reqwest::Client,
     stacks: HashMap<&'static str, Arc<Stack>>,
     config: Arc<Config>,
+    /// Access tokens by connector, with when to renew them.
+    tokens: Mutex<HashMap<&'static str, (String, Instant)>>,
 }
 
 impl Fetcher {
@@ -37,7 +39,7 @@ impl Fetcher {
                 Some((c.id(), Arc::new(Stack::new(c.id(), settings, &config.fetch, fleet.clone()))))
             })
             .collect();
-        Ok(Fetcher { client, stacks, config })
+        Ok(Fetcher { client, stacks, config, tokens: Mutex::new(HashMap::new()) })
     }
 
     pub fn stack(&self, id: &str) -> Option<&Arc<Stack>> {
@@ -59,26 +61,80 @@ impl Fetcher {
             .stacks
             .get(id)
             .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
-        let ctx = Context {
+        let mut ctx = Context {
             base_url: &settings.base_url,
             api_key: settings.api_key.as_ref().map(|k| k.expose()),
             contact_email: self.config.contact_email.as_deref(),
             max_pages: settings.max_pages,
+            token: None,
         };
-        let mut request = connector.start(&ctx, params).map_err(CallError::Failed)?;
+        let token = self.token(connector, stack, &ctx, settings.breaker.timeout).await?;
+        ctx.token = token.as_deref();
+        let result = self.chain(connector, stack, &ctx, params, settings.max_pages, settings.breaker.timeout).await;
+        if let Err(CallError::Failed(e)) = &result
+            && e.class == ErrorClass::Auth
+            && token.is_some()
+        {
+            // A token refused before its time (revoked, rotated credentials): get a new one next time.
+            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        }
+        result
+    }
+
+    /// The connector's access token: cached while valid, else obtained through the stack.
+    async fn token(
+        &self,
+        connector: &dyn Connector,
+        stack: &Stack,
+        ctx: &Context<'_>,
+        timeout: Duration,
+    ) -> Result<Option<String>, CallError> {
+        let Some(request) = connector.token_request(ctx) else { return Ok(None) };
+        let request = request.map_err(CallError::Failed)?;
+        let id = connector.id();
+        if let Some((token, until)) = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(id)
+            && Instant::now() < *until
+        {
+            return Ok(Some(token.clone()));
+        }
+        tracing::info!(connector = id, "obtaining an access token");
+        let (token, lifetime) = stack
+            .call(|| async {
+                let (status, headers, body) = self.send(&request, timeout).await?;
+                let response = Response { status, headers, body: &body };
+                connector.read_token(&response).map_err(|e| scrub(e, ctx.api_key))
+            })
+            .await?;
+        // Renew a minute early so that a token never expires mid-fetch.
+        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (token.clone(), until));
+        Ok(Some(token))
+    }
+
+    async fn chain(
+        &self,
+        connector: &dyn Connector,
+        stack: &Stack,
+        ctx: &Context<'_>,
+        params: &Params,
+        max_pages: u32,
+        timeout: Duration,
+    ) -> Result<Vec<Record>, CallError> {
+        let id = connector.id();
+        let mut request = connector.start(ctx, params).map_err(CallError::Failed)?;
         let mut records = Vec::new();
         loop {
             tracing::debug!(connector = id, request = %request, "calling upstream");
             let page = stack
                 .call(|| async {
-                    let (status, headers, body) = self.send(&request, settings.breaker.timeout).await?;
+                    let (status, headers, body) = self.send(&request, timeout).await?;
                     let response = Response { status, headers, body: &body };
-                    connector.read(&ctx, params, &request, &response).map_err(|e| scrub(e, ctx.api_key))
+                    connector.read(ctx, params, &request, &response).map_err(|e| scrub(e, ctx.api_key))
                 })
                 .await?;
             records.extend(page.records);
             match page.next {
-                Some(next) if next.index < settings.max_pages => request = next,
+                Some(next) if next.index < max_pages => request = next,
                 _ => return Ok(records),
             }
         }

@@ -86,6 +86,16 @@ pub trait Connector: Send + Sync + 'static {
     fn normalize(&self, _params: &mut Params) -> Result<(), ParamError> {
         Ok(())
     }
+    /// When the configured key is a pair of OAuth client credentials, the request that exchanges
+    /// them for an access token. The worker sends it through the connector's stack, caches the
+    /// token until it expires, and passes it back in [`Context::token`].
+    fn token_request(&self, _ctx: &Context) -> Option<Result<Request, ConnectorError>> {
+        None
+    }
+    /// Read the answer to [`Connector::token_request`]: the token and how long it lives.
+    fn read_token(&self, resp: &Response) -> Result<(String, std::time::Duration), ConnectorError> {
+        Err(resp.status_error())
+    }
     /// The first request of a fetch.
     fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
     /// Classify and parse one response to `req`.

@@ -4,10 +4,13 @@
 //! <https://github.com/reddit-archive/reddit/wiki/API>. Reddit wants a descriptive User-Agent and
 //! at most one request every two seconds from anonymous or bot-like callers; the User-Agent names
 //! `APIARY_CONTACT_EMAIL` when it is set. Auth is optional: without a key the listing is fetched
-//! anonymously; a configured key is taken as an OAuth2 bearer token (obtained elsewhere from
-//! `/api/v1/access_token`) and sent as `Authorization: Bearer`. Tokens only work on
-//! `oauth.reddit.com`, so with a key a base URL of `https://www.reddit.com` is switched to it
-//! (any other base, such as a test fake, is kept).
+//! anonymously. A key of the form `CLIENT_ID:CLIENT_SECRET` is an OAuth2 app's client
+//! credentials: the worker exchanges them at `/api/v1/access_token` (HTTP Basic, form
+//! `grant_type=client_credentials`) for a token it caches until shortly before `expires_in`, and
+//! sends `Authorization: Bearer`. Any other key is taken as a ready bearer token. Tokens only
+//! work on `oauth.reddit.com`, so with one a base URL of `https://www.reddit.com` is switched to
+//! it for listings (any other base, such as a test fake, is kept); tokens are asked of
+//! `www.reddit.com`.
 //!
 //! Paging is a cursor: `after` (the fullname of the last post) with `limit` at most 100 a request
 //! and `count` (posts already seen). `limit` here is the total wanted (default 25, at most 1000,
@@ -96,10 +99,57 @@ impl Connector for Reddit {
         }
     }
 
+    fn token_request(&self, ctx: &Context) -> Option<Result<Request, ConnectorError>> {
+        let (id, secret) = client_credentials(ctx)?;
+        let base = match ctx.base_url {
+            "https://oauth.reddit.com" | "https://reddit.com" => "https://www.reddit.com",
+            base => base,
+        };
+        let basic = base64(format!("{id}:{secret}").as_bytes());
+        let mut req = Request::get(format!("{base}/api/v1/access_token"))
+            .step("token")
+            .header("User-Agent", user_agent(ctx))
+            .secret_header("Authorization", &format!("Basic {basic}"));
+        req.method = crate::Method::Post;
+        req.form.push(("grant_type".into(), "client_credentials".into()));
+        Some(Ok(req))
+    }
+
+    fn read_token(&self, resp: &Response) -> Result<(String, std::time::Duration), ConnectorError> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+            error: Option<serde_json::Value>,
+        }
+        if resp.status == 429 {
+            let wait = resp.retry_after().or_else(|| window_reset(resp));
+            return Err(ConnectorError::rate_limited("reddit token endpoint: HTTP 429").with_retry_after(wait));
+        }
+        if resp.status == 401 || resp.status == 403 {
+            return Err(ConnectorError::auth(format!(
+                "reddit refused the client credentials (HTTP {}); check APIARY_CONNECTORS__REDDIT__API_KEY (CLIENT_ID:CLIENT_SECRET)",
+                resp.status
+            )));
+        }
+        if !resp.is_success() {
+            return Err(resp.status_error());
+        }
+        let token: Token = serde_json::from_slice(resp.body)
+            .map_err(|e| ConnectorError::transient(format!("unreadable token response: {e}")))?;
+        match (token.access_token, token.error) {
+            (Some(t), None) if !t.is_empty() => {
+                Ok((t, std::time::Duration::from_secs(token.expires_in.unwrap_or(3600).clamp(60, 86_400))))
+            }
+            (_, Some(e)) => Err(ConnectorError::auth(format!("reddit refused the client credentials: {e}"))),
+            _ => Err(ConnectorError::transient("token response without a token")),
+        }
+    }
+
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         let mut req = page_request(ctx, p, None, 0);
-        if let Some(token) = ctx.api_key.filter(|k| !k.trim().is_empty()) {
-            req = req.secret_header("Authorization", &format!("Bearer {}", token.trim()));
+        if let Some(token) = bearer(ctx) {
+            req = req.secret_header("Authorization", &format!("Bearer {token}"));
         }
         Ok(req)
     }
@@ -166,9 +216,47 @@ fn wanted(p: &Params) -> u64 {
     p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_LIMIT)
 }
 
+/// The configured key as client credentials (`CLIENT_ID:CLIENT_SECRET`), if it is that.
+fn client_credentials<'a>(ctx: &Context<'a>) -> Option<(&'a str, &'a str)> {
+    let (id, secret) = ctx.api_key?.trim().split_once(':')?;
+    (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+/// The bearer token to send: the one obtained from client credentials, or a key that is one.
+fn bearer<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    if client_credentials(ctx).is_some() {
+        return ctx.token;
+    }
+    ctx.api_key.map(str::trim).filter(|k| !k.is_empty())
+}
+
+fn user_agent(ctx: &Context) -> String {
+    match ctx.contact_email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => format!("{USER_AGENT} (by contact {email})"),
+        None => USER_AGENT.to_owned(),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for HTTP Basic credentials.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The API root: with a token, reddit's own www host becomes the OAuth host.
 fn root<'a>(ctx: &Context<'a>) -> &'a str {
-    let has_token = ctx.api_key.is_some_and(|k| !k.trim().is_empty());
+    let has_token = bearer(ctx).is_some();
     match ctx.base_url {
         "https://www.reddit.com" | "https://reddit.com" | "http://www.reddit.com" if has_token => {
             "https://oauth.reddit.com"
@@ -189,11 +277,7 @@ fn page_request(ctx: &Context, p: &Params, after: Option<&str>, seen: u64) -> Re
     if let Some(after) = after {
         req = req.query("after", after).query("count", seen.to_string());
     }
-    let agent = match ctx.contact_email.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(email) => format!("{USER_AGENT} (by contact {email})"),
-        None => USER_AGENT.to_owned(),
-    };
-    req.query("raw_json", "1").header("User-Agent", agent)
+    req.query("raw_json", "1").header("User-Agent", user_agent(ctx))
 }
 
 /// A JSON error body, by HTTP status (or the `error` number when the status says success).

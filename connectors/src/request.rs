@@ -19,6 +19,8 @@ pub struct Context<'a> {
     pub contact_email: Option<&'a str>,
     /// Bound on the requests one fetch may chain (pages, steps), so paging always ends.
     pub max_pages: u32,
+    /// An access token obtained with [`crate::Connector::token_request`], while it is valid.
+    pub token: Option<&'a str>,
 }
 
 impl fmt::Debug for Context<'_> {
@@ -28,6 +30,7 @@ impl fmt::Debug for Context<'_> {
             .field("api_key", &self.api_key.map(|_| "[redacted]"))
             .field("contact_email", &self.contact_email)
             .field("max_pages", &self.max_pages)
+            .field("token", &self.token.map(|_| "[redacted]"))
             .finish()
     }
 }

@@ -49,6 +49,7 @@ fn canary_ctx() -> Context<'static> {
         api_key: Some(CANARY),
         contact_email: Some("ops@example.org"),
         max_pages: 10,
+        token: None,
     }
 }
 

@@ -240,3 +240,40 @@ fn no_panic_on_any_prefix_of_any_fixture() {
         }
     }
 }
+
+#[test]
+fn client_credentials_are_exchanged_for_a_cached_token() {
+    use apiary_connectors::Method;
+    use apiary_connectors::request::SecretPlace;
+    let reddit = get("reddit").unwrap();
+    let creds = Context { api_key: Some("my-app:s3cret"), base_url: "https://www.reddit.com", ..ctx() };
+    let req = reddit.token_request(&creds).expect("credentials ask for a token").unwrap();
+    assert_eq!(req.method, Method::Post);
+    assert_eq!(req.url, "https://www.reddit.com/api/v1/access_token");
+    assert_eq!(req.form, vec![("grant_type".to_string(), "client_credentials".to_string())]);
+    // base64("my-app:s3cret")
+    assert!(req.secrets.contains(&(SecretPlace::Header, "Authorization".into(), "Basic bXktYXBwOnMzY3JldA==".into())));
+    assert!(!format!("{req} {req:?}").contains("s3cret"), "credentials must not show");
+    // A plain key is a bearer token already: no exchange.
+    assert!(reddit.token_request(&Context { api_key: Some("abc"), ..ctx() }).is_none());
+    assert!(reddit.token_request(&anonymous()).is_none());
+
+    let ok = br#"{"access_token": "tok-123", "token_type": "bearer", "expires_in": 86400, "scope": "*"}"#;
+    let (token, ttl) = reddit.read_token(&Response::new(200, ok)).unwrap();
+    assert_eq!((token.as_str(), ttl.as_secs()), ("tok-123", 86400));
+    let err = reddit.read_token(&Response::new(401, br#"{"message": "Unauthorized", "error": 401}"#)).unwrap_err();
+    assert_eq!(err.class, ErrorClass::Auth);
+    let body = fixture("reddit/access_token_too_many_requests_429.json");
+    let err = reddit.read_token(&Response::new(429, &body).with_header("retry-after", "7")).unwrap_err();
+    assert_eq!(err.class, ErrorClass::RateLimited);
+    assert_eq!(err.retry_after, Some(std::time::Duration::from_secs(7)));
+    let err = reddit.read_token(&Response::new(200, br#"{"error": "invalid_grant"}"#)).unwrap_err();
+    assert_eq!(err.class, ErrorClass::Auth);
+
+    // With the token, listings go to the OAuth host with a bearer header.
+    let with_token = Context { token: Some("tok-123"), ..creds };
+    let p = params(reddit, &[("subreddit", "rust")]);
+    let listing = reddit.start(&with_token, &p).unwrap();
+    assert!(listing.url.starts_with("https://oauth.reddit.com/r/rust/"), "{}", listing.url);
+    assert!(listing.secrets.contains(&(SecretPlace::Header, "Authorization".into(), "Bearer tok-123".into())));
+}

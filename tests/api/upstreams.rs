@@ -165,3 +165,31 @@ async fn two_pages_make_one_dataset_and_a_broken_second_page_keeps_the_last_good
     assert_eq!(data["fetched_at"], fetched_at, "a half-finished fetch touched the cache");
     drop(page1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reddit_client_credentials_get_one_token_for_many_fetches() {
+    let app = spawn_app(Backend::Sqlite, &[("APIARY_CONNECTORS__REDDIT__API_KEY", "my-app:s3cret")]).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/access_token"))
+        .and(header("authorization", "Basic bXktYXBwOnMzY3JldA=="))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"access_token": "tok-1", "token_type": "bearer", "expires_in": 86400, "scope": "*"}"#,
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/r/[a-z]+/new.json$"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(json_file("reddit/r_askreddit_new_limit100_success.json"))
+        .expect(2)
+        .mount(&app.upstream)
+        .await;
+    for sub in ["askreddit", "rust"] {
+        let id = app.enqueue("reddit", json!({"subreddit": sub, "sort": "new", "limit": 100})).await;
+        let job = app.wait_job(&id, &["succeeded", "failed"]).await;
+        assert_eq!(job["status"], "succeeded", "{sub}: {job}");
+        assert!(!job.to_string().contains("s3cret") && !job.to_string().contains("tok-1"));
+    }
+}

@@ -24,6 +24,7 @@ pub fn ctx() -> Context<'static> {
         api_key: Some("test-key"),
         contact_email: Some("ops@example.org"),
         max_pages: 10,
+        token: None,
     }
 }
 
