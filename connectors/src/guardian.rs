@@ -70,9 +70,9 @@ impl Connector for Guardian {
             *v = v.to_ascii_lowercase();
         }
         params::one_of(p, "order-by", &["newest", "oldest", "relevance"])?;
-        bounded(p, "page", u64::MAX)?;
-        bounded(p, "page-size", MAX_PAGE_SIZE)?;
-        bounded(p, "max_pages", MAX_PAGES_CAP)
+        params::count(p, "page", u64::MAX)?;
+        params::count(p, "page-size", MAX_PAGE_SIZE)?;
+        params::count(p, "max_pages", MAX_PAGES_CAP).map(|_| ())
     }
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
@@ -123,14 +123,6 @@ impl Connector for Guardian {
             && req.index + 1 < ctx.max_pages;
         let next = more.then(|| page_request(ctx, p, this_page + 1).with_secrets_of(req).after(req));
         Ok(Page { records, next })
-    }
-}
-
-/// Refuse a number outside `1..=max`.
-fn bounded(p: &Params, name: &str, max: u64) -> Result<(), ParamError> {
-    match params::number(p, name)? {
-        Some(n) if n == 0 || n > max => Err(ParamError::invalid(name, format!("must be 1..={max}"))),
-        _ => Ok(()),
     }
 }
 

@@ -107,9 +107,9 @@ impl Connector for NewsApi {
                 return Err(ParamError::invalid(name, format!("`{v}` is not an ISO 8601 date or time")));
             }
         }
-        bounded(p, "pageSize", MAX_PAGE_SIZE)?;
-        bounded(p, "page", u64::MAX)?;
-        bounded(p, "max_pages", MAX_PAGES_CAP)?;
+        params::count(p, "pageSize", MAX_PAGE_SIZE)?;
+        params::count(p, "page", u64::MAX)?;
+        params::count(p, "max_pages", MAX_PAGES_CAP)?;
         if headlines {
             if let Some(name) = ["from", "to", "language"].into_iter().find(|n| p.contains_key(*n)) {
                 return Err(ParamError::invalid(name, "applies to endpoint=everything only"));
@@ -174,14 +174,6 @@ impl Connector for NewsApi {
             && req.index + 1 < ctx.max_pages;
         let next = more.then(|| page_request(ctx, p, this_page + 1).with_secrets_of(req).after(req));
         Ok(Page { records, next })
-    }
-}
-
-/// Refuse a number outside `1..=max`.
-fn bounded(p: &Params, name: &str, max: u64) -> Result<(), ParamError> {
-    match params::number(p, name)? {
-        Some(n) if n == 0 || n > max => Err(ParamError::invalid(name, format!("must be 1..={max}"))),
-        _ => Ok(()),
     }
 }
 

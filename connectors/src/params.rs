@@ -107,6 +107,14 @@ pub fn number(params: &Params, name: &str) -> Result<Option<u64>, ParamError> {
         .transpose()
 }
 
+/// A parameter parsed as a whole number in `1..=max`, refused with its name otherwise.
+pub fn count(params: &Params, name: &str, max: u64) -> Result<Option<u64>, ParamError> {
+    match number(params, name)? {
+        Some(n) if n == 0 || n > max => Err(ParamError::invalid(name, format!("must be 1..={max}"))),
+        n => Ok(n),
+    }
+}
+
 /// Refuse a value outside `allowed`.
 pub fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<(), ParamError> {
     match params.get(name) {

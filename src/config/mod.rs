@@ -170,14 +170,32 @@ pub struct Config {
     pub syncs: Vec<SyncSettings>,
 }
 
-/// A scheduled sync: one dataset, refreshed every `every`.
+/// When a sync runs.
+#[derive(Debug, Clone)]
+pub enum Timetable {
+    /// On a grid of `every` since the Unix epoch.
+    Every(Duration),
+    /// At the times of a cron expression (with a seconds field), UTC.
+    Cron(Box<cron::Schedule>),
+}
+
+impl fmt::Display for Timetable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timetable::Every(d) => write!(f, "every {}", format_duration(*d)),
+            Timetable::Cron(s) => write!(f, "cron {s}"),
+        }
+    }
+}
+
+/// A scheduled sync: one dataset, refreshed on a timetable.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
     pub connector: &'static str,
     pub params: apiary_connectors::Params,
     /// The dataset key; also names the sync.
     pub key: String,
-    pub every: Duration,
+    pub timetable: Timetable,
 }
 
 impl Config {

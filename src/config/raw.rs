@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{
     BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret, SyncSettings,
-    Window, env_source, parse_duration, parse_rate_limit,
+    Timetable, Window, env_source, parse_duration, parse_rate_limit,
 };
 
 /// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
@@ -50,7 +50,8 @@ struct Sync {
     connector: String,
     #[serde(default)]
     params: BTreeMap<String, Scalar>,
-    every: Scalar,
+    every: Option<Scalar>,
+    cron: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,12 +285,27 @@ impl Config {
             let raw = sync.params.iter().map(|(k, v)| (k.clone(), v.text())).collect();
             let params = apiary_connectors::params::validate(conn, raw)
                 .map_err(|e| ConfigError(format!("`{at}.params`: {e}")))?;
-            let every = c.duration(&format!("{at}.every"), &sync.every)?;
-            if every < std::time::Duration::from_secs(1) {
-                return Err(c.fail(&format!("{at}.every"), "at least 1s", &sync.every));
-            }
+            let timetable = match (&sync.every, &sync.cron) {
+                (Some(every_raw), None) => {
+                    let every = c.duration(&format!("{at}.every"), every_raw)?;
+                    if every < std::time::Duration::from_secs(1) {
+                        return Err(c.fail(&format!("{at}.every"), "at least 1s", every_raw));
+                    }
+                    Timetable::Every(every)
+                }
+                (None, Some(expr)) => {
+                    let schedule = expr.parse::<cron::Schedule>().map_err(|e| {
+                        ConfigError(format!(
+                            "`{at}.cron`: `{expr}` is not a cron expression with a seconds field, \
+                             e.g. \"0 */15 * * * *\" ({e})"
+                        ))
+                    })?;
+                    Timetable::Cron(Box::new(schedule))
+                }
+                _ => return Err(ConfigError(format!("`{at}` needs exactly one of `every` or `cron`"))),
+            };
             let key = apiary_connectors::dataset_key(conn.id(), &params);
-            syncs.push(SyncSettings { connector: conn.id(), params, key, every });
+            syncs.push(SyncSettings { connector: conn.id(), params, key, timetable });
         }
         Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fleet, fetch, connectors, syncs })
     }

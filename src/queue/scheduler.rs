@@ -1,18 +1,24 @@
 //! The scheduler: turns `[[syncs]]` into fetch jobs on a timetable.
 //!
-//! Ticks sit on a grid every scheduler agrees on — multiples of `every` since the Unix epoch — so
-//! a tick has the same name everywhere. Whoever claims a tick first in the store's `sync_ticks`
-//! table (its primary key decides) enqueues it; the others skip it. Running several schedulers
-//! therefore enqueues each tick once, not once per process (apalis' cron runs once per process).
-//! At start each sync claims the tick it is in: if every scheduler was down across several ticks,
-//! that is the one catch-up, not one per missed tick. Enqueueing deduplicates too, so a tick that
-//! finds its dataset still queued adds nothing.
+//! Every tick has a name all schedulers agree on: its time in seconds since the Unix epoch —
+//! multiples of `every`, or the times of a cron expression. Whoever claims a tick first in the
+//! store's `sync_ticks` table (its primary key decides) enqueues it; the others skip it. Running
+//! several schedulers therefore enqueues each tick once, not once per process (apalis' cron runs
+//! once per process). A tick missed while every scheduler was down is caught up once at start,
+//! not once per missed tick: an `every` sync claims the tick it is in, a cron sync the latest
+//! time it should have run since its last claimed tick. Enqueueing deduplicates too, so a tick
+//! that finds its dataset still queued adds nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, TimeZone, Utc};
+
 use crate::app::{App, Question};
-use crate::config::SyncSettings;
+use crate::config::{SyncSettings, Timetable};
+
+/// Ticks older than this are forgotten.
+const KEEP_TICKS: i64 = 30 * 86_400;
 
 /// Run every configured sync until `shutdown` resolves.
 pub async fn run_scheduler(app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -30,17 +36,50 @@ pub async fn run_scheduler(app: Arc<App>, shutdown: impl std::future::Future<Out
 }
 
 async fn run_sync(app: Arc<App>, sync: SyncSettings, me: String) {
-    let every = sync.every.as_secs().max(1) as i64;
-    tracing::info!(dataset = %sync.key, every = %crate::config::format_duration(sync.every), "sync scheduled");
-    // The tick we are in: caught up once if nobody claimed it.
-    let mut slot = now_secs() / every * every;
-    loop {
-        tick(&app, &sync, slot, &me).await;
-        slot += every;
-        let wait = (slot - now_secs()).max(0) as u64;
-        tokio::time::sleep(Duration::from_secs(wait)).await;
-        // Ticks that passed while we slept (a suspended process) collapse into the current one.
-        slot = slot.max(now_secs() / every * every);
+    tracing::info!(dataset = %sync.key, timetable = %sync.timetable, "sync scheduled");
+    match &sync.timetable {
+        Timetable::Every(every) => {
+            let every = every.as_secs().max(1) as i64;
+            // The tick we are in: caught up once if nobody claimed it.
+            let mut slot = now_secs() / every * every;
+            loop {
+                tick(&app, &sync, slot, &me).await;
+                slot += every;
+                sleep_until(slot).await;
+                // Ticks that passed while we slept (a suspended process) collapse into the current one.
+                slot = slot.max(now_secs() / every * every);
+            }
+        }
+        Timetable::Cron(schedule) => {
+            match app.store.last_tick(&sync.key).await {
+                Ok(Some(last)) => {
+                    let now = Utc::now();
+                    let since = Utc.timestamp_opt(last, 0).single().unwrap_or(now);
+                    if let Some(missed) = schedule.after(&since).take_while(|t| *t <= now).last() {
+                        tick(&app, &sync, missed.timestamp(), &me).await;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(dataset = %sync.key, error = %e, "could not read the last tick; no catch-up"),
+            }
+            loop {
+                let Some(next) = schedule.upcoming(Utc).next() else {
+                    tracing::info!(dataset = %sync.key, "cron expression has no more times; sync ends");
+                    return;
+                };
+                sleep_until(next.timestamp()).await;
+                tick(&app, &sync, next.timestamp(), &me).await;
+            }
+        }
+    }
+}
+
+async fn sleep_until(slot: i64) {
+    let wait = (slot - now_secs()).max(0) as u64;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    // Whole seconds can land a hair early; never run a tick before its time.
+    while now_secs() < slot {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -60,12 +99,12 @@ async fn tick(app: &App, sync: &SyncSettings, slot: i64, me: &str) {
             return;
         }
     };
+    let at: Option<DateTime<Utc>> = Utc.timestamp_opt(slot, 0).single();
     match app.enqueue(&q).await {
-        Ok((job, created)) => tracing::info!(dataset = %sync.key, job_id = %job.id, created, "sync tick"),
+        Ok((job, created)) => tracing::info!(dataset = %sync.key, job_id = %job.id, created, tick = ?at, "sync tick"),
         Err(e) => tracing::error!(dataset = %sync.key, error = %e, "sync tick could not enqueue"),
     }
-    let keep = slot - 100 * sync.every.as_secs().max(1) as i64;
-    if let Err(e) = app.store.prune_ticks(&sync.key, keep).await {
+    if let Err(e) = app.store.prune_ticks(&sync.key, slot - KEEP_TICKS).await {
         tracing::warn!(error = %e, "could not prune old sync ticks");
     }
 }

@@ -30,46 +30,26 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     };
     let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
     let backend = app.queue.backend();
+    // The same worker on each backend; the backends' types differ, so the code is stamped out.
+    macro_rules! run_on {
+        ($backend:expr) => {{
+            let app = app.clone();
+            monitor
+                .register(move |_| {
+                    WorkerBuilder::new("apiary-fetch")
+                        .backend($backend)
+                        .concurrency(concurrency)
+                        .data(app.clone())
+                        .build(handle)
+                })
+                .run_with_signal(signal)
+                .await
+        }};
+    }
     let result = match app.queue.clone() {
-        Queue::Sqlite(q) => {
-            let app = app.clone();
-            monitor
-                .register(move |_| {
-                    WorkerBuilder::new("apiary-fetch")
-                        .backend(q.clone().poll_with_interval(poll))
-                        .concurrency(concurrency)
-                        .data(app.clone())
-                        .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
-        }
-        Queue::Postgres(q) => {
-            let app = app.clone();
-            monitor
-                .register(move |_| {
-                    WorkerBuilder::new("apiary-fetch")
-                        .backend(q.clone().poll_with_interval(poll))
-                        .concurrency(concurrency)
-                        .data(app.clone())
-                        .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
-        }
-        Queue::Redis(q) => {
-            let app = app.clone();
-            monitor
-                .register(move |_| {
-                    WorkerBuilder::new("apiary-fetch")
-                        .backend(q.clone())
-                        .concurrency(concurrency)
-                        .data(app.clone())
-                        .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
-        }
+        Queue::Sqlite(q) => run_on!(q.clone().poll_with_interval(poll)),
+        Queue::Postgres(q) => run_on!(q.clone().poll_with_interval(poll)),
+        Queue::Redis(q) => run_on!(q.clone()),
     };
     result.map_err(|e| QueueError { backend, message: e.to_string() })
 }

@@ -315,3 +315,14 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The newest claimed tick of `sync`, if any.
+    pub async fn last_tick(&self, sync: &str) -> Result<Option<i64>, StoreError> {
+        let slot: Option<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(slot) FROM sync_ticks WHERE sync = $1")
+            .bind(sync)
+            .fetch_one(pool)
+            .await?);
+        Ok(slot)
+    }
+}

@@ -55,6 +55,55 @@ fn a_bad_sync_is_refused_at_start() {
     assert!(err.contains("syncs[0].params") && err.contains("search_query"), "{err}");
     std::fs::write(&toml, "[[syncs]]\nconnector = \"arxiv\"\nparams = { search_query = \"x\" }\nevery = \"100ms\"\n")
         .unwrap();
-    let err = Config::load_with(&[toml], Vec::new()).unwrap_err().to_string();
+    let err = Config::load_with(std::slice::from_ref(&toml), Vec::new()).unwrap_err().to_string();
     assert!(err.contains("syncs[0].every"), "{err}");
+    std::fs::write(
+        &toml,
+        "[[syncs]]\nconnector = \"arxiv\"\nparams = { search_query = \"x\" }\ncron = \"every tuesday\"\n",
+    )
+    .unwrap();
+    let err = Config::load_with(std::slice::from_ref(&toml), Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("syncs[0].cron"), "{err}");
+    std::fs::write(&toml, "[[syncs]]\nconnector = \"arxiv\"\nparams = { search_query = \"x\" }\n").unwrap();
+    let err = Config::load_with(std::slice::from_ref(&toml), Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("exactly one of `every` or `cron`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_sync_catches_up_once_then_ticks_once_per_time_across_schedulers() {
+    apiary::install_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("syncs.toml");
+    std::fs::write(
+        &toml,
+        "[[syncs]]\nconnector = \"arxiv\"\nparams = { search_query = \"cat:cs.AI\" }\ncron = \"* * * * * *\"\n",
+    )
+    .unwrap();
+    let env = vec![
+        ("APIARY_DATABASE_URL".to_string(), fresh_postgres().await),
+        ("APIARY_QUEUE__NAME".to_string(), format!("test-{}", uuid::Uuid::new_v4().simple())),
+    ];
+    let config = Config::load_with(std::slice::from_ref(&toml), env).unwrap();
+    let key = config.syncs[0].key.clone();
+    let apps = [App::start(config.clone()).await.unwrap(), App::start(config).await.unwrap()];
+    // The last tick anyone claimed was a minute ago: sixty ticks were missed while nobody ran.
+    let a_minute_ago = chrono::Utc::now().timestamp() - 60;
+    assert!(apps[0].store.claim_tick(&key, a_minute_ago, "earlier").await.unwrap());
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for app in &apps {
+        let mut rx = stop.subscribe();
+        tasks.push(tokio::spawn(apiary::queue::run_scheduler(app.clone(), async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })));
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let _ = stop.send(true);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let apiary::store::Store::Postgres(pool) = &apps[0].store else { panic!("postgres store") };
+    let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
+    // The old tick, one catch-up, then one per second for 3.5 s — from two schedulers, not twice that.
+    assert!((4..=7).contains(&ticks), "{ticks} ticks");
 }
