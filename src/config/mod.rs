@@ -219,11 +219,8 @@ impl Config {
         }
         // Keys are read separately so that they keep their exact text and never pass through
         // figment's value parsing (a numeric key would otherwise become a number).
-        let vars: Vec<(String, String)> =
-            env.iter().filter(|(k, _)| !k.ends_with("__API_KEY")).map(|(k, v)| (k.clone(), v.clone())).collect();
-        for (k, v) in &vars {
-            let path = env_path(k);
-            figment = figment.merge(Serialized::default(&path, parse_env_value(v)));
+        for (k, v) in env.iter().filter(|(k, _)| !k.ends_with("__API_KEY")) {
+            figment = figment.merge(Serialized::default(&env_path(k), parse_env_value(v)));
         }
         let raw: raw::Config = figment.extract().map_err(|e| ConfigError(describe_figment(e, &env)))?;
         raw.validate(&env)

@@ -287,6 +287,7 @@ fn redact_url_error(msg: &str, url: &str) -> String {
     msg.replace(url, "[database url]")
 }
 
+/// Sync ticks: the scheduler's claims, one row per tick of each sync.
 impl Store {
     /// Claim tick `slot` (seconds since the epoch) of sync `sync`; `true` for exactly one caller.
     pub async fn claim_tick(&self, sync: &str, slot: i64, by: &str) -> Result<bool, StoreError> {
@@ -314,9 +315,7 @@ impl Store {
             .map(|_| ())?);
         Ok(())
     }
-}
 
-impl Store {
     /// The newest claimed tick of `sync`, if any.
     pub async fn last_tick(&self, sync: &str) -> Result<Option<i64>, StoreError> {
         let slot: Option<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(slot) FROM sync_ticks WHERE sync = $1")
