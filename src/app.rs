@@ -169,6 +169,7 @@ impl App {
             return Some(stack.snapshot().await);
         }
         // API only, no fleet: the workers are other processes; their breakers are in the store.
+        // An operator's hold on this process's breaker wins over what the workers persisted.
         let local = stack.snapshot().await;
         Some(self.persisted_breaker(id).await.filter(|s| s.forced.is_some() || local.forced.is_none()).unwrap_or(local))
     }

@@ -191,7 +191,11 @@ pub async fn list(
     for d in rows {
         let state = match states.get(&d.connector) {
             Some(s) => *s,
-            None => *states.entry(d.connector.clone()).or_insert(app.breaker_state(&d.connector).await),
+            None => {
+                let s = app.breaker_state(&d.connector).await;
+                states.insert(d.connector.clone(), s);
+                s
+            }
         };
         let age = (chrono::Utc::now() - d.fetched_at).to_std().unwrap_or_default();
         let mut v = serde_json::to_value(&d).unwrap_or_default();
