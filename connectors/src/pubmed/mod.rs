@@ -17,8 +17,13 @@
 //! answers 429 with a JSON body (`{"error":"API rate limit exceeded",...}`) even for XML requests;
 //! its `api-key` field echoes the caller, so it is never copied into messages. esummary bodies
 //! (`eSummaryResult`) are read too, as papers without abstracts.
+//!
+//! Parsing: one streaming pass over quick-xml events borrowing from the body (`xml.rs`), which
+//! still rejects any malformed document whole; a context per open element (`parse.rs`) keeps only
+//! what a record reads, and builds only the strings it keeps (`record.rs`).
 
 mod parse;
+mod record;
 mod xml;
 
 use crate::params::{self, Param, ParamError, Params};
@@ -113,18 +118,14 @@ impl Connector for Pubmed {
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Err(ConnectorError::transient(format!("empty {} body", req.step)));
         }
-        let root = xml::parse(resp.body)
+        let doc = parse::document(resp.body)
             .map_err(|e| ConnectorError::transient(format!("unreadable {} XML: {e}", req.step)))?;
-        if let Some(err) = root.child_text("ERROR") {
+        if let Some(err) = doc.error {
             return Err(ConnectorError::permanent(format!("NCBI refused the {}: {}", req.step, scrub(&err, ctx))));
         }
-        match root.name.as_str() {
+        match doc.root.as_str() {
             "eSearchResult" if req.step == "esearch" => {
-                let ids: Vec<String> = root
-                    .child("IdList")
-                    .map(|l| l.all("Id").map(|i| crate::text::clean(&i.text())).filter(|s| !s.is_empty()).collect())
-                    .unwrap_or_default();
-                if ids.is_empty() {
+                if doc.ids.is_empty() {
                     // Count 0, usually with ErrorList/PhraseNotFound: nothing matched.
                     return Ok(Page::last(Vec::new()));
                 }
@@ -133,16 +134,16 @@ impl Connector for Pubmed {
                         "pubmed needs two requests per fetch (esearch, efetch): raise max_pages to at least 2",
                     ));
                 }
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let ids: Vec<&str> = doc.ids.iter().map(String::as_str).collect();
                 Ok(Page { records: Vec::new(), next: Some(efetch(ctx, &ids).after(req)) })
             }
             "PubmedArticleSet" => {
-                if root.elements().next().is_none() && req.index > 0 {
+                if !doc.any_child && req.index > 0 {
                     return Err(ConnectorError::transient("efetch returned no articles for ids esearch just listed"));
                 }
-                Ok(Page::last(root.elements().filter_map(parse::article).collect()))
+                Ok(Page::last(doc.records))
             }
-            "eSummaryResult" => Ok(Page::last(root.all("DocSum").filter_map(parse::docsum).collect())),
+            "eSummaryResult" => Ok(Page::last(doc.records)),
             other => Err(ConnectorError::transient(format!("unexpected {} document <{other}>", req.step))),
         }
     }

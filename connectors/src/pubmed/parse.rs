@@ -1,186 +1,401 @@
-//! PubMed documents into papers: efetch `PubmedArticle` and esummary `DocSum`.
+//! PubMed documents in one streaming pass: the root's name, its first `ERROR`, esearch's
+//! `IdList`, and the records of an efetch `PubmedArticleSet` or an esummary `eSummaryResult`.
+//!
+//! Each open element gets a context from its parent's context and its own (local) name; only the
+//! elements a record reads get one that matters, everything under any other is skipped. Wanted
+//! text is cleaned (`text::clean` semantics) as it arrives and kept when its element closes: the
+//! text of an element is all its descendant text, as before.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use quick_xml::events::BytesStart;
 
-use super::xml::Element;
-use crate::record::{Paper, Record};
+use super::record::{Article, Dmy, DocSum, push_clean, some};
+use super::xml::{self, Handler};
+use crate::record::Record;
 use crate::text::clean;
 
-/// One child of a `PubmedArticleSet`: a journal article or a book (chapter).
-pub fn article(a: &Element) -> Option<Record> {
-    match a.name.as_str() {
-        "PubmedArticle" => journal_article(a),
-        "PubmedBookArticle" => book_article(a),
-        _ => None,
-    }
+/// What a whole document says.
+#[derive(Default)]
+pub struct Doc {
+    /// The root element's local name.
+    pub root: String,
+    /// The cleaned text of the root's first `ERROR` child, if it has any.
+    pub error: Option<String>,
+    /// esearch: the non-empty PMIDs of the first `IdList`.
+    pub ids: Vec<String>,
+    /// Whether the root has any child element.
+    pub any_child: bool,
+    pub records: Vec<Record>,
 }
 
-fn journal_article(a: &Element) -> Option<Record> {
-    let citation = a.child("MedlineCitation")?;
-    let pmid = citation.child_text("PMID")?;
-    let art = citation.child("Article");
-    let title = art.and_then(|a| a.child_text("ArticleTitle").or_else(|| a.child_text("VernacularTitle")));
-    let authors = art
-        .and_then(|a| a.child("AuthorList"))
-        .map(|l| l.all("Author").filter_map(author).collect())
-        .unwrap_or_default();
-    let abstract_text = art.and_then(|a| a.child("Abstract")).map(abstract_of).filter(|s| !s.is_empty());
-    let published = art
-        .and_then(|a| a.child("ArticleDate"))
-        .and_then(ymd)
-        .or_else(|| art.and_then(|a| a.path(&["Journal", "JournalIssue", "PubDate"])).and_then(pub_date));
-    let doi = a
-        .path(&["PubmedData", "ArticleIdList"])
-        .and_then(|l| l.all("ArticleId").find(|i| i.attr("IdType") == Some("doi")))
-        .or_else(|| art.and_then(|a| a.all("ELocationID").find(|e| e.attr("EIdType") == Some("doi"))))
-        .map(|e| clean(&e.text()))
-        .filter(|s| !s.is_empty());
-    let categories = citation
-        .child("MeshHeadingList")
-        .map(|l| l.all("MeshHeading").filter_map(|h| h.child_text("DescriptorName")).collect())
-        .unwrap_or_default();
-    Some(Record::Paper(Paper {
-        source: "pubmed".into(),
-        url: Some(format!("https://pubmed.ncbi.nlm.nih.gov/{pmid}/")),
-        id: pmid,
-        title: title.unwrap_or_default(),
-        authors,
-        published,
-        updated: citation.child("DateRevised").and_then(ymd),
-        abstract_text,
-        doi,
-        categories,
-        venue: art.and_then(|a| a.path(&["Journal", "Title"])).map(|t| clean(&t.text())).filter(|s| !s.is_empty()),
-        pdf_url: None,
-    }))
+/// Read a whole document. Any malformation is an error (see [`xml::walk`]).
+pub fn document(body: &[u8]) -> Result<Doc, String> {
+    let mut w = Walker::default();
+    xml::walk(body, &mut w)?;
+    Ok(Doc { error: some(&w.error), ..w.doc })
 }
 
-/// A `PubmedBookArticle` (NCBI Bookshelf): the title, authors and abstract sit on `BookDocument`.
-fn book_article(a: &Element) -> Option<Record> {
-    let doc = a.child("BookDocument")?;
-    let pmid = doc.child_text("PMID")?;
-    let book = doc.child("Book");
-    let book_title = book.and_then(|b| b.child_text("BookTitle"));
-    let authors = doc
-        .all("AuthorList")
-        .filter(|l| l.attr("Type") != Some("editors"))
-        .flat_map(|l| l.all("Author"))
-        .filter_map(author)
-        .collect();
-    let doi = a
-        .path(&["PubmedBookData", "ArticleIdList"])
-        .and_then(|l| l.all("ArticleId").find(|i| i.attr("IdType") == Some("doi")))
-        .map(|e| clean(&e.text()))
-        .filter(|s| !s.is_empty());
-    Some(Record::Paper(Paper {
-        source: "pubmed".into(),
-        url: Some(format!("https://pubmed.ncbi.nlm.nih.gov/{pmid}/")),
-        id: pmid,
-        title: doc.child_text("ArticleTitle").or_else(|| book_title.clone()).unwrap_or_default(),
-        authors,
-        published: book.and_then(|b| b.child("PubDate")).and_then(pub_date),
-        abstract_text: doc.child("Abstract").map(abstract_of).filter(|s| !s.is_empty()),
-        doi,
-        venue: book_title,
-        ..Paper::default()
-    }))
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Search,
+    Articles,
+    Summary,
+    Other,
 }
 
-/// "ForeName LastName", or a collective name.
-fn author(a: &Element) -> Option<String> {
-    if let Some(c) = a.child_text("CollectiveName") {
-        return Some(c);
-    }
-    let last = a.child_text("LastName")?;
-    Some(match a.child_text("ForeName").or_else(|| a.child_text("Initials")) {
-        Some(fore) => format!("{fore} {last}"),
-        None => last,
-    })
+#[derive(Clone, Copy, PartialEq)]
+enum When {
+    ArticleDate,
+    PubDate,
+    Revised,
 }
 
-/// Structured abstracts carry a `Label` per section; keep it as a prefix.
-fn abstract_of(abs: &Element) -> String {
-    let parts: Vec<String> = abs
-        .all("AbstractText")
-        .map(|t| {
-            let body = clean(&t.text());
-            match t.attr("Label").map(clean).filter(|l| !l.is_empty()) {
-                Some(label) if !body.is_empty() => format!("{label}: {body}"),
-                _ => body,
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Year,
+    Month,
+    Season,
+    Day,
+    Medline,
+}
+
+/// Where the text of a captured element goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Field {
+    Error,
+    Id,
+    Pmid,
+    Title,
+    Vernacular,
+    BookTitle,
+    Venue,
+    Collective,
+    Last,
+    Fore,
+    Initials,
+    AbstractText,
+    Date(When, Part),
+    DoiId,
+    DoiEloc,
+    Descriptor,
+    DsId,
+    DsItem(u32),
+    DsAuthor,
+    DsDoi,
+}
+
+/// What an open element is.
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    Skip,
+    /// Inside a captured element: its text counts, its structure does not.
+    Inside,
+    Capture(Field),
+    Root,
+    IdList,
+    Journal,
+    Book,
+    Citation,
+    ArticleEl,
+    AuthorList,
+    Author,
+    Abstract,
+    Date(When),
+    JournalEl,
+    Issue,
+    Data,
+    ArticleIds,
+    MeshList,
+    Mesh,
+    BookDoc,
+    BookEl,
+    DocSum,
+    DsAuthors,
+    DsIds,
+}
+
+// First-of-a-name containers of an article, and of a DocSum's items.
+const CITATION: u32 = 1;
+const ARTICLE: u32 = 1 << 1;
+const AUTHOR_LIST: u32 = 1 << 2;
+const ABSTRACT: u32 = 1 << 3;
+const ARTICLE_DATE: u32 = 1 << 4;
+const JOURNAL: u32 = 1 << 5;
+const ISSUE: u32 = 1 << 6;
+const PUB_DATE: u32 = 1 << 7;
+const DATA: u32 = 1 << 8;
+const ID_LIST: u32 = 1 << 9;
+const MESH_LIST: u32 = 1 << 10;
+const REVISED: u32 = 1 << 11;
+const BOOK_DOC: u32 = 1 << 12;
+const BOOK: u32 = 1 << 13;
+const DS_TITLE: u32 = 1;
+const DS_PUB_DATE: u32 = 1 << 1;
+const DS_ELOC: u32 = 1 << 2;
+const DS_JOURNAL: u32 = 1 << 3;
+const DS_SOURCE: u32 = 1 << 4;
+const DS_AUTHORS: u32 = 1 << 5;
+const DS_IDS: u32 = 1 << 6;
+
+#[derive(Default)]
+struct Walker {
+    doc: Doc,
+    kind: Option<Kind>,
+    id_list_seen: bool,
+    error: Option<String>,
+    stack: Vec<Ctx>,
+    capturing: bool,
+    /// The captured text so far, cleaned as it comes (`text::clean` of all of it).
+    buf: String,
+    /// Whether whitespace came after the last word captured.
+    gap: bool,
+    art: Article,
+    ds: DocSum,
+}
+
+impl Handler for Walker {
+    fn open(&mut self, e: &BytesStart) {
+        let ctx = match self.stack.last().copied() {
+            None => {
+                let name = e.local_name();
+                let name: &str = name.as_ref();
+                self.kind = Some(match name {
+                    "eSearchResult" => Kind::Search,
+                    "PubmedArticleSet" => Kind::Articles,
+                    "eSummaryResult" => Kind::Summary,
+                    _ => Kind::Other,
+                });
+                self.doc.root = name.to_owned();
+                Ctx::Root
             }
-        })
-        .filter(|s| !s.is_empty())
-        .collect();
-    parts.join(" ")
-}
-
-/// `<Year>`, `<Month>` (a number or a name) or `<Season>`, `<Day>`.
-fn ymd(e: &Element) -> Option<DateTime<Utc>> {
-    let year: i32 = e.child_text("Year")?.parse().ok()?;
-    let month = e.child_text("Month").or_else(|| e.child_text("Season")).and_then(|m| month(&m)).unwrap_or(1);
-    let day = e.child_text("Day").and_then(|d| d.parse().ok()).unwrap_or(1);
-    midnight(year, month, day)
-}
-
-/// A journal `PubDate`: Year/Month/Day, or a free-form `MedlineDate` ("1998 Dec-1999 Jan").
-fn pub_date(e: &Element) -> Option<DateTime<Utc>> {
-    ymd(e).or_else(|| loose_date(&e.child_text("MedlineDate")?))
-}
-
-/// "1965 Aug", "2001 Jun 5", "1998 Dec-1999 Jan", "2012/03/21 00:00": the first date it names.
-pub fn loose_date(s: &str) -> Option<DateTime<Utc>> {
-    let mut words = s.split(|c: char| c.is_whitespace() || c == '/' || c == '-').filter(|w| !w.is_empty());
-    let year: i32 = words.next()?.parse().ok().filter(|y| (1000..=9999).contains(y))?;
-    let month = words.next().and_then(month);
-    let day = month.and_then(|_| words.next()).and_then(|d| d.parse().ok());
-    midnight(year, month.unwrap_or(1), day.unwrap_or(1))
-}
-
-fn month(m: &str) -> Option<u32> {
-    if let Ok(n) = m.trim().parse::<u32>() {
-        return (1..=12).contains(&n).then_some(n);
+            Some(Ctx::Skip) => Ctx::Skip,
+            Some(Ctx::Inside | Ctx::Capture(_)) => Ctx::Inside,
+            Some(parent) => {
+                let name = e.local_name();
+                self.child(parent, name.as_ref(), e)
+            }
+        };
+        if let Ctx::Capture(_) = ctx {
+            self.capturing = true;
+            self.gap = false;
+        }
+        self.stack.push(ctx);
     }
-    let m = m.trim().to_ascii_lowercase();
-    let names = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    if let Some(i) = names.iter().position(|n| m.starts_with(n)) {
-        return Some(i as u32 + 1);
+
+    fn close(&mut self) {
+        match self.stack.pop() {
+            Some(Ctx::Capture(f)) => {
+                self.capturing = false;
+                let text = std::mem::take(&mut self.buf);
+                self.store(f, text);
+            }
+            Some(Ctx::Author) => {
+                if let Some(name) = std::mem::take(&mut self.art.author).name() {
+                    self.art.authors.push(name);
+                }
+            }
+            Some(Ctx::Mesh) => {
+                if let Some(d) = self.art.descriptor.take().filter(|d| !d.is_empty()) {
+                    self.art.categories.push(d);
+                }
+            }
+            Some(Ctx::Journal | Ctx::Book) => {
+                if let Some(r) = std::mem::take(&mut self.art).finish() {
+                    self.doc.records.push(r);
+                }
+            }
+            Some(Ctx::DocSum) => {
+                if let Some(r) = std::mem::take(&mut self.ds).finish() {
+                    self.doc.records.push(r);
+                }
+            }
+            _ => {}
+        }
     }
-    match m.as_str() {
-        "spring" => Some(3),
-        "summer" => Some(6),
-        "fall" | "autumn" => Some(9),
-        "winter" => Some(12),
-        _ => None,
+
+    fn wants_text(&self) -> bool {
+        self.capturing
+    }
+
+    fn text(&mut self, t: &str) {
+        push_clean(&mut self.buf, &mut self.gap, t);
     }
 }
 
-fn midnight(y: i32, m: u32, d: u32) -> Option<DateTime<Utc>> {
-    let date = NaiveDate::from_ymd_opt(y, m, d).or_else(|| NaiveDate::from_ymd_opt(y, m, 1))?;
-    Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?))
+impl Walker {
+    /// The context of a child `name` of an element whose context is `parent`.
+    fn child(&mut self, parent: Ctx, name: &str, e: &BytesStart) -> Ctx {
+        let a = &mut self.art;
+        let cap = |slot: &Option<String>, f: Field| if slot.is_none() { Ctx::Capture(f) } else { Ctx::Skip };
+        match (parent, name) {
+            (Ctx::Root, _) => self.root_child(name),
+            (Ctx::IdList, "Id") => Ctx::Capture(Field::Id),
+            (Ctx::Journal, "MedlineCitation") if a.first(CITATION) => Ctx::Citation,
+            (Ctx::Journal, "PubmedData") | (Ctx::Book, "PubmedBookData") if a.first(DATA) => Ctx::Data,
+            (Ctx::Book, "BookDocument") if a.first(BOOK_DOC) => Ctx::BookDoc,
+            (Ctx::Citation | Ctx::BookDoc, "PMID") => cap(&a.pmid, Field::Pmid),
+            (Ctx::Citation, "Article") if a.first(ARTICLE) => Ctx::ArticleEl,
+            (Ctx::Citation, "MeshHeadingList") if a.first(MESH_LIST) => Ctx::MeshList,
+            (Ctx::Citation, "DateRevised") if a.first(REVISED) => Ctx::Date(When::Revised),
+            (Ctx::ArticleEl | Ctx::BookDoc, "ArticleTitle") => cap(&a.title, Field::Title),
+            (Ctx::ArticleEl, "VernacularTitle") => cap(&a.vernacular, Field::Vernacular),
+            (Ctx::ArticleEl, "AuthorList") if a.first(AUTHOR_LIST) => Ctx::AuthorList,
+            (Ctx::BookDoc, "AuthorList") if xml::attr(e, "Type").as_deref() != Some("editors") => Ctx::AuthorList,
+            (Ctx::ArticleEl | Ctx::BookDoc, "Abstract") if a.first(ABSTRACT) => {
+                a.abstract_text = Some(String::new());
+                Ctx::Abstract
+            }
+            (Ctx::ArticleEl, "ArticleDate") if a.first(ARTICLE_DATE) => Ctx::Date(When::ArticleDate),
+            (Ctx::ArticleEl, "Journal") if a.first(JOURNAL) => Ctx::JournalEl,
+            (Ctx::ArticleEl, "ELocationID") if a.doi_eloc.is_none() && is_doi(e, "EIdType") => {
+                Ctx::Capture(Field::DoiEloc)
+            }
+            (Ctx::JournalEl, "Title") => cap(&a.venue, Field::Venue),
+            (Ctx::JournalEl, "JournalIssue") if a.first(ISSUE) => Ctx::Issue,
+            (Ctx::Issue | Ctx::BookEl, "PubDate") if a.first(PUB_DATE) => Ctx::Date(When::PubDate),
+            (Ctx::BookDoc, "Book") if a.first(BOOK) => Ctx::BookEl,
+            (Ctx::BookEl, "BookTitle") => cap(&a.book_title, Field::BookTitle),
+            (Ctx::AuthorList, "Author") => {
+                a.author = Default::default();
+                Ctx::Author
+            }
+            (Ctx::Author, "CollectiveName") => cap(&a.author.collective, Field::Collective),
+            (Ctx::Author, "LastName") => cap(&a.author.last, Field::Last),
+            (Ctx::Author, "ForeName") => cap(&a.author.fore, Field::Fore),
+            (Ctx::Author, "Initials") => cap(&a.author.initials, Field::Initials),
+            (Ctx::Abstract, "AbstractText") => {
+                a.label = xml::attr(e, "Label").map(|l| clean(&l)).filter(|l| !l.is_empty());
+                Ctx::Capture(Field::AbstractText)
+            }
+            (Ctx::Date(w), _) => {
+                let part = match name {
+                    "Year" => Part::Year,
+                    "Month" => Part::Month,
+                    "Season" => Part::Season,
+                    "Day" => Part::Day,
+                    "MedlineDate" => Part::Medline,
+                    _ => return Ctx::Skip,
+                };
+                let d = date(a, w);
+                cap(date_part(d, part), Field::Date(w, part))
+            }
+            (Ctx::Data, "ArticleIdList") if a.first(ID_LIST) => Ctx::ArticleIds,
+            (Ctx::ArticleIds, "ArticleId") if a.doi_id.is_none() && is_doi(e, "IdType") => Ctx::Capture(Field::DoiId),
+            (Ctx::MeshList, "MeshHeading") => {
+                a.descriptor = None;
+                Ctx::Mesh
+            }
+            (Ctx::Mesh, "DescriptorName") => cap(&a.descriptor, Field::Descriptor),
+            (Ctx::DocSum, "Id") => cap(&self.ds.id, Field::DsId),
+            (Ctx::DocSum, "Item") => self.ds_item(e),
+            (Ctx::DsAuthors, "Item") => Ctx::Capture(Field::DsAuthor),
+            (Ctx::DsIds, "Item") if self.ds.doi.is_none() && is_doi(e, "Name") => Ctx::Capture(Field::DsDoi),
+            _ => Ctx::Skip,
+        }
+    }
+
+    fn root_child(&mut self, name: &str) -> Ctx {
+        self.doc.any_child = true;
+        match (self.kind, name) {
+            (_, "ERROR") if self.error.is_none() => Ctx::Capture(Field::Error),
+            (Some(Kind::Search), "IdList") if !self.id_list_seen => {
+                self.id_list_seen = true;
+                Ctx::IdList
+            }
+            (Some(Kind::Articles), "PubmedArticle") => {
+                self.art = Article::default();
+                Ctx::Journal
+            }
+            (Some(Kind::Articles), "PubmedBookArticle") => {
+                self.art = Article { book: true, ..Article::default() };
+                Ctx::Book
+            }
+            (Some(Kind::Summary), "DocSum") => {
+                self.ds = DocSum::default();
+                Ctx::DocSum
+            }
+            _ => Ctx::Skip,
+        }
+    }
+
+    /// A `DocSum` `Item`: the first of each `Name` the record reads.
+    fn ds_item(&mut self, e: &BytesStart) -> Ctx {
+        let name = xml::attr(e, "Name");
+        let bit = match name.as_deref() {
+            Some("Title") => DS_TITLE,
+            Some("PubDate") => DS_PUB_DATE,
+            Some("ELocationID") => DS_ELOC,
+            Some("FullJournalName") => DS_JOURNAL,
+            Some("Source") => DS_SOURCE,
+            Some("AuthorList") => DS_AUTHORS,
+            Some("ArticleIds") => DS_IDS,
+            _ => return Ctx::Skip,
+        };
+        if !self.ds.first(bit) {
+            return Ctx::Skip;
+        }
+        match bit {
+            DS_AUTHORS => Ctx::DsAuthors,
+            DS_IDS => Ctx::DsIds,
+            _ => Ctx::Capture(Field::DsItem(bit)),
+        }
+    }
+
+    fn store(&mut self, f: Field, text: String) {
+        let a = &mut self.art;
+        let slot = match f {
+            Field::Error => &mut self.error,
+            Field::Id => return push_nonempty(&mut self.doc.ids, text),
+            Field::Pmid => &mut a.pmid,
+            Field::Title => &mut a.title,
+            Field::Vernacular => &mut a.vernacular,
+            Field::BookTitle => &mut a.book_title,
+            Field::Venue => &mut a.venue,
+            Field::Collective => &mut a.author.collective,
+            Field::Last => &mut a.author.last,
+            Field::Fore => &mut a.author.fore,
+            Field::Initials => &mut a.author.initials,
+            Field::AbstractText => return a.abstract_section(text),
+            Field::Date(w, p) => date_part(date(a, w), p),
+            Field::DoiId => &mut a.doi_id,
+            Field::DoiEloc => &mut a.doi_eloc,
+            Field::Descriptor => &mut a.descriptor,
+            Field::DsId => &mut self.ds.id,
+            Field::DsItem(DS_TITLE) => &mut self.ds.title,
+            Field::DsItem(DS_PUB_DATE) => &mut self.ds.pub_date,
+            Field::DsItem(DS_ELOC) => &mut self.ds.eloc,
+            Field::DsItem(DS_JOURNAL) => &mut self.ds.journal,
+            Field::DsItem(_) => &mut self.ds.source,
+            Field::DsAuthor => return push_nonempty(&mut self.ds.authors, text),
+            Field::DsDoi => &mut self.ds.doi,
+        };
+        *slot = Some(text);
+    }
 }
 
-/// One esummary `DocSum` (no abstract in a summary).
-pub fn docsum(d: &Element) -> Option<Record> {
-    let id = d.child_text("Id")?;
-    let item = |name: &str| d.all("Item").find(|i| i.attr("Name") == Some(name));
-    let item_text = |name: &str| item(name).map(|i| clean(&i.text())).filter(|s| !s.is_empty());
-    let authors = item("AuthorList")
-        .map(|l| l.all("Item").map(|a| clean(&a.text())).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    let doi = item("ArticleIds")
-        .and_then(|l| l.all("Item").find(|i| i.attr("Name") == Some("doi")))
-        .map(|i| clean(&i.text()))
-        .or_else(|| item_text("ELocationID").and_then(|e| e.strip_prefix("doi:").map(|d| d.trim().to_owned())))
-        .filter(|s| !s.is_empty());
-    Some(Record::Paper(Paper {
-        source: "pubmed".into(),
-        url: Some(format!("https://pubmed.ncbi.nlm.nih.gov/{id}/")),
-        title: item_text("Title").unwrap_or_default(),
-        authors,
-        published: item_text("PubDate").and_then(|s| loose_date(&s)),
-        doi,
-        venue: item_text("FullJournalName").or_else(|| item_text("Source")),
-        id,
-        ..Paper::default()
-    }))
+fn push_nonempty(v: &mut Vec<String>, s: String) {
+    if !s.is_empty() {
+        v.push(s);
+    }
+}
+
+fn is_doi(e: &BytesStart, attr: &str) -> bool {
+    xml::attr(e, attr).as_deref() == Some("doi")
+}
+
+fn date(a: &mut Article, w: When) -> &mut Dmy {
+    match w {
+        When::ArticleDate => &mut a.article_date,
+        When::PubDate => &mut a.pub_date,
+        When::Revised => &mut a.revised,
+    }
+}
+
+fn date_part(d: &mut Dmy, p: Part) -> &mut Option<String> {
+    match p {
+        Part::Year => &mut d.year,
+        Part::Month => &mut d.month,
+        Part::Season => &mut d.season,
+        Part::Day => &mut d.day,
+        Part::Medline => &mut d.medline,
+    }
 }

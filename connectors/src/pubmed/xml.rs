@@ -1,144 +1,128 @@
-//! A small element tree over quick-xml's event reader, for E-utilities documents whose text
-//! mixes in markup (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly.
+//! One streaming pass over quick-xml's event reader, for E-utilities documents whose text mixes in
+//! markup (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly.
+//!
+//! The whole document is checked as it goes by: any malformation — a bad attribute anywhere,
+//! content after the root, a body cut off before the root closes — is an error, even after the
+//! records the caller wanted. Events borrow from the body; text is handed on (line ends
+//! normalised, references resolved) only while the [`Handler`] wants it.
 
-use quick_xml::events::Event;
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
-/// Nesting deeper than this is refused, so a hostile body cannot exhaust the stack on drop.
+/// Nesting deeper than this is refused, so a hostile body cannot make the walk unbounded.
 const MAX_DEPTH: usize = 256;
 
-#[derive(Debug, Default)]
-pub struct Element {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
-    pub children: Vec<Node>,
+/// What the walk reports: elements opening (an empty element opens and closes at once), closing,
+/// and the text inside them while [`Handler::wants_text`] says so.
+pub trait Handler {
+    fn open(&mut self, e: &BytesStart);
+    fn close(&mut self);
+    fn wants_text(&self) -> bool;
+    fn text(&mut self, t: &str);
 }
 
-#[derive(Debug)]
-pub enum Node {
-    Element(Element),
-    Text(String),
-}
-
-impl Element {
-    /// Child elements, in order.
-    pub fn elements(&self) -> impl Iterator<Item = &Element> {
-        self.children.iter().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
-            Node::Text(_) => None,
-        })
-    }
-    /// Child elements named `name`.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.elements().filter(move |e| e.name == name)
-    }
-    /// The first child element named `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
-        self.elements().find(|e| e.name == name)
-    }
-    /// Follow a chain of child names.
-    pub fn path(&self, names: &[&str]) -> Option<&Element> {
-        names.iter().try_fold(self, |e, n| e.child(n))
-    }
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-    /// All descendant text, concatenated (the XPath string value).
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        self.collect_text(&mut out);
-        out
-    }
-    fn collect_text(&self, out: &mut String) {
-        for n in &self.children {
-            match n {
-                Node::Text(t) => out.push_str(t),
-                Node::Element(e) => e.collect_text(out),
-            }
-        }
-    }
-    /// The cleaned text of the child `name`, if it has any.
-    pub fn child_text(&self, name: &str) -> Option<String> {
-        self.child(name).map(|e| crate::text::clean(&e.text())).filter(|s| !s.is_empty())
-    }
-}
-
-/// Parse a whole document into its root element. Any malformation — including a body cut off
-/// before the root closes — is an error.
-pub fn parse(body: &[u8]) -> Result<Element, String> {
+/// Walk a whole document. Text outside the root is never reported.
+pub fn walk<H: Handler>(body: &[u8], h: &mut H) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut depth = 0usize;
+    let mut root_done = false;
     loop {
-        let event = reader.read_event().map_err(|e| format!("malformed XML: {e}"))?;
-        match event {
-            Event::Start(s) | Event::Empty(s) if root.is_some() => {
+        match reader.read_event().map_err(|e| format!("malformed XML: {e}"))? {
+            Event::Start(s) | Event::Empty(s) if root_done => {
                 return Err(format!("content after the root element: <{}>", s.name().as_ref()));
             }
             Event::Start(s) => {
-                if stack.len() >= MAX_DEPTH {
+                if depth >= MAX_DEPTH {
                     return Err("XML nested too deeply".into());
                 }
-                stack.push(element(&s)?);
+                check_attrs(&s)?;
+                depth += 1;
+                h.open(&s);
             }
             Event::Empty(s) => {
-                let e = element(&s)?;
-                attach(&mut stack, &mut root, e);
+                check_attrs(&s)?;
+                h.open(&s);
+                h.close();
+                root_done = depth == 0;
             }
             Event::End(_) => {
-                let e = stack.pop().ok_or("unbalanced end tag")?;
-                attach(&mut stack, &mut root, e);
+                if depth == 0 {
+                    return Err("unbalanced end tag".into());
+                }
+                depth -= 1;
+                h.close();
+                root_done = depth == 0;
             }
-            Event::Text(t) => push_text(&mut stack, &t.xml10_content()),
-            Event::CData(t) => push_text(&mut stack, &t.xml10_content()),
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    _ => match r.as_ref() {
-                        "amp" => "&".into(),
-                        "lt" => "<".into(),
-                        "gt" => ">".into(),
-                        "quot" => "\"".into(),
-                        "apos" => "'".into(),
-                        other => format!("&{other};"),
-                    },
-                };
-                push_text(&mut stack, &resolved);
-            }
+            Event::Text(t) if h.wants_text() => h.text(&t.xml10_content()),
+            Event::CData(t) if h.wants_text() => h.text(&t.xml10_content()),
+            Event::GeneralRef(r) if h.wants_text() => h.text(&resolve(&r)),
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
-        return Err(format!("document ends inside <{}> (truncated)", stack.last().map_or("", |e| e.name.as_str())));
+    if depth > 0 {
+        return Err(format!("document ends inside <{}> (truncated)", innermost_open(text)));
     }
-    root.ok_or_else(|| "empty document".to_owned())
+    if !root_done {
+        return Err("empty document".into());
+    }
+    Ok(())
 }
 
-fn element(s: &quick_xml::events::BytesStart) -> Result<Element, String> {
-    let mut attrs = Vec::new();
-    for a in s.attributes().with_checks(false) {
-        let a = a.map_err(|e| format!("bad attribute: {e}"))?;
-        let value =
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| format!("bad attribute value: {e}"))?;
-        attrs.push((a.key.local_name().as_ref().to_owned(), value.into_owned()));
-    }
-    Ok(Element { name: s.local_name().as_ref().to_owned(), attrs, children: Vec::new() })
-}
-
-fn attach(stack: &mut [Element], root: &mut Option<Element>, e: Element) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(Node::Element(e)),
-        None => *root = Some(e),
-    }
-}
-
-fn push_text(stack: &mut [Element], t: &str) {
-    if let Some(parent) = stack.last_mut() {
-        match parent.children.last_mut() {
-            Some(Node::Text(prev)) => prev.push_str(t),
-            _ => parent.children.push(Node::Text(t.to_owned())),
+/// The value of the first attribute whose local name is `name`, normalised.
+pub fn attr(e: &BytesStart, name: &str) -> Option<String> {
+    for a in e.attributes().with_checks(false) {
+        let a = a.ok()?;
+        if a.key.local_name().as_ref() == name {
+            return a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned());
         }
     }
+    None
+}
+
+/// Every attribute must parse and normalise, whether or not anything reads it.
+fn check_attrs(s: &BytesStart) -> Result<(), String> {
+    if s.attributes_raw().is_empty() {
+        return Ok(());
+    }
+    for a in s.attributes().with_checks(false) {
+        let a = a.map_err(|e| format!("bad attribute: {e}"))?;
+        a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("bad attribute value: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A character reference as its character, a predefined entity as its text, anything else as
+/// written.
+fn resolve(r: &BytesRef) -> String {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => c.to_string(),
+        _ => match r.as_ref() {
+            "amp" => "&".into(),
+            "lt" => "<".into(),
+            "gt" => ">".into(),
+            "quot" => "\"".into(),
+            "apos" => "'".into(),
+            other => format!("&{other};"),
+        },
+    }
+}
+
+/// The element a truncated document ends inside (error path only: a second pass keeping names).
+fn innermost_open(text: &str) -> String {
+    let mut reader = Reader::from_str(text);
+    let mut open: Vec<String> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(s)) => open.push(s.local_name().as_ref().to_owned()),
+            Ok(Event::End(_)) => {
+                open.pop();
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    open.pop().unwrap_or_default()
 }
