@@ -29,6 +29,8 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
         Ok(())
     };
     let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
+    // apalis registers workers by name and refuses a second live one: each process needs its own.
+    let name = format!("apiary-fetch-{}", worker_id());
     let backend = app.queue.backend();
     // The same worker on each backend; the backends' types differ, so the code is stamped out.
     macro_rules! run_on {
@@ -36,7 +38,7 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
             let app = app.clone();
             monitor
                 .register(move |_| {
-                    WorkerBuilder::new("apiary-fetch")
+                    WorkerBuilder::new(name.as_str())
                         .backend($backend)
                         .concurrency(concurrency)
                         .data(app.clone())
@@ -52,6 +54,17 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
         Queue::Redis(q) => run_on!(q.clone()),
     };
     result.map_err(|e| QueueError { backend, message: e.to_string() })
+}
+
+/// This process among the workers sharing a queue: host, process id and a random suffix (a
+/// restarted process on the same host and pid must not collide with its predecessor's record).
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {

@@ -82,6 +82,13 @@ impl Fleet {
         }
     }
 
+    /// Every worker process is still running (none was refused by the queue or crashed).
+    fn assert_alive(&mut self) {
+        for (i, w) in self.workers.iter_mut().enumerate() {
+            assert!(w.try_wait().unwrap().is_none(), "worker {i} exited: {:?}", w.try_wait());
+        }
+    }
+
     async fn count(&self, status: &str) -> i64 {
         let counts = self.app.store.job_counts().await.unwrap();
         counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
@@ -108,6 +115,7 @@ async fn three_workers_keep_one_quota_together_and_use_it() {
         assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store.job_counts().await.unwrap());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    fleet.assert_alive();
     let mut times = seen.lock().unwrap().clone();
     times.sort();
     assert_eq!(times.len(), 100, "one request per job");
@@ -161,6 +169,7 @@ async fn three_workers_share_one_breaker() {
     let after_probe = seen.lock().unwrap().len();
     assert!(after_probe - later <= 1, "{} probes in one half-open period", after_probe - later);
     assert!(fleet.count("failed").await + fleet.count("deferred").await > 0);
+    fleet.assert_alive();
 }
 
 /// A Redis of the test's own, on a free port, that the test may stop and start.
@@ -240,9 +249,7 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
     }
     assert_eq!(fleet.count("failed").await, 0, "no job lost or failed");
     assert!(during_outage > 0, "work went on while Redis was away");
-    for w in &mut fleet.workers {
-        assert!(w.try_wait().unwrap().is_none(), "a worker died");
-    }
+    fleet.assert_alive();
     // The fleet state answers again: the first call on a connection broken by the outage fails
     // and reconnects; the app rejoins within its back-off.
     let f = fleet.app.fleet.as_ref().expect("fleet mode");
