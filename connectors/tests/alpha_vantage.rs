@@ -245,16 +245,7 @@ fn parameters_are_checked_and_canonical() {
 fn no_panic_on_any_prefix_of_any_financial_fixture() {
     let c = get("alpha_vantage").unwrap();
     let p = params(c, &[("function", "TIME_SERIES_INTRADAY"), ("symbol", "MSFT"), ("interval", "1min")]);
-    for dir in ["alpha_vantage", "yahoo_finance", "polygon"] {
-        for entry in std::fs::read_dir(common::fixtures_dir().join(dir)).unwrap() {
-            let body = std::fs::read(entry.unwrap().path()).unwrap();
-            for cut in (0..=body.len()).step_by((body.len() / 64).max(1)).chain([body.len()]) {
-                for status in [200, 404, 429, 500] {
-                    let _ = read_one(c, &p, status, &body[..cut]);
-                }
-            }
-        }
-    }
+    common::read_prefixes(c, &p, &["alpha_vantage", "yahoo_finance", "polygon"], &[200, 404, 429, 500], 64, &[]);
     for odd in [
         "null",
         "[]",

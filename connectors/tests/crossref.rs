@@ -197,14 +197,5 @@ fn no_panic_on_any_cut_of_any_fixture() {
     let ctx = ctx();
     let first = c.start(&ctx, &p).unwrap();
     let later = first.clone().after(&first);
-    for entry in std::fs::read_dir(common::fixtures_dir().join("crossref")).unwrap() {
-        let body = std::fs::read(entry.unwrap().path()).unwrap();
-        for cut in (0..=body.len()).step_by(body.len() / 97 + 1).chain([body.len()]) {
-            for status in [200, 400, 404, 429, 500] {
-                for req in [&first, &later] {
-                    let _ = c.read(&ctx, &p, req, &Response::new(status, &body[..cut]));
-                }
-            }
-        }
-    }
+    common::read_prefixes(c, &p, &["crossref"], &[200, 400, 404, 429, 500], 97, &[&first, &later]);
 }

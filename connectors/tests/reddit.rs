@@ -6,18 +6,8 @@ use std::time::Duration;
 
 use apiary_connectors::params::validate;
 use apiary_connectors::request::SecretPlace;
-use apiary_connectors::{Context, ErrorClass, Params, Record, Response, get};
-use common::{ctx, fixture, params, read_one};
-
-fn articles(page: &apiary_connectors::Page) -> Vec<&apiary_connectors::record::Article> {
-    page.records
-        .iter()
-        .map(|r| match r {
-            Record::Article(a) => a,
-            other => panic!("not an article: {other:?}"),
-        })
-        .collect()
-}
+use apiary_connectors::{Context, ErrorClass, Params, Response, get};
+use common::{articles, ctx, fixture, params, read_one};
 
 fn anonymous() -> Context<'static> {
     Context { api_key: None, ..ctx() }
@@ -231,14 +221,7 @@ fn escaped_text_is_unescaped_without_raw_json() {
 fn no_panic_on_any_prefix_of_any_fixture() {
     let c = get("reddit").unwrap();
     let p = params(c, &[("subreddit", "x")]);
-    for entry in std::fs::read_dir(common::fixtures_dir().join("reddit")).unwrap() {
-        let body = std::fs::read(entry.unwrap().path()).unwrap();
-        for cut in (0..body.len()).step_by(body.len() / 97 + 1) {
-            for status in [200, 400, 403, 429, 503] {
-                let _ = read_one(c, &p, status, &body[..cut]);
-            }
-        }
-    }
+    common::read_prefixes(c, &p, &["reddit"], &[200, 400, 403, 429, 503], 97, &[]);
 }
 
 #[test]

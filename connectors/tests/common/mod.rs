@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use apiary_connectors::{Connector, ConnectorError, Context, Page, Params, Response, params::validate};
+use apiary_connectors::{Connector, ConnectorError, Context, Page, Params, Request, Response, params::validate};
 
 /// `shared/fixtures`, beside the project (override with `APIARY_FIXTURES`).
 pub fn fixtures_dir() -> PathBuf {
@@ -32,6 +32,45 @@ pub fn ctx() -> Context<'static> {
 pub fn params(c: &dyn Connector, pairs: &[(&str, &str)]) -> Params {
     let raw = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     validate(c, raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Read about `steps` prefixes of every fixture in `dirs` (the whole body included) at each of
+/// `statuses`, as the answer to each of `requests` (the first request when empty). Reads may fail;
+/// they must not panic.
+pub fn read_prefixes(
+    c: &dyn Connector,
+    p: &Params,
+    dirs: &[&str],
+    statuses: &[u16],
+    steps: usize,
+    requests: &[&Request],
+) {
+    let ctx = ctx();
+    let first = c.start(&ctx, p).ok();
+    let requests: Vec<&Request> = if requests.is_empty() { first.iter().collect() } else { requests.to_vec() };
+    for dir in dirs {
+        for entry in std::fs::read_dir(fixtures_dir().join(dir)).unwrap() {
+            let body = std::fs::read(entry.unwrap().path()).unwrap();
+            for cut in (0..=body.len()).step_by(body.len() / steps + 1).chain([body.len()]) {
+                for status in statuses {
+                    for req in &requests {
+                        let _ = c.read(&ctx, p, req, &Response::new(*status, &body[..cut]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The articles of a page (panics on any other kind of record).
+pub fn articles(page: &Page) -> Vec<&apiary_connectors::record::Article> {
+    page.records
+        .iter()
+        .map(|r| match r {
+            apiary_connectors::Record::Article(a) => a,
+            other => panic!("not an article: {other:?}"),
+        })
+        .collect()
 }
 
 /// Build the first request for `p` and read `body` as its answer.
