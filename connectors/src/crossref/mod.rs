@@ -65,13 +65,7 @@ impl Connector for Crossref {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    /// No key is needed (a Metadata Plus token is used if configured); identification is sent when configured.
-    fn requires_key(&self) -> bool {
-        false
-    }
-    fn requires_contact(&self) -> bool {
-        false
-    }
+    // requires_key/requires_contact keep the defaults (false): No key is needed (a Metadata Plus token is used if configured); identification is sent when configured.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         if let Some(doi) = p.get("doi") {

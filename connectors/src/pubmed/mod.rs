@@ -60,13 +60,7 @@ impl Connector for Pubmed {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    /// The key is optional (it raises the limit); identification is sent when configured.
-    fn requires_key(&self) -> bool {
-        false
-    }
-    fn requires_contact(&self) -> bool {
-        false
-    }
+    // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); identification is sent when configured.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         params::exactly_one(p, &["term", "id"])?;

@@ -72,13 +72,7 @@ impl Connector for SemanticScholar {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
-    /// The key is optional (it raises the limit); S2 asks for no identification.
-    fn requires_key(&self) -> bool {
-        false
-    }
-    fn requires_contact(&self) -> bool {
-        false
-    }
+    // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); S2 asks for no identification.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         params::exactly_one(p, &["query", "paper_id"])?;
