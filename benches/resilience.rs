@@ -136,13 +136,13 @@ fn stack_overhead() {
             // histogram for real. It cannot be uninstalled, so this pass comes second.
             let _ = apiary::telemetry::metrics_handle();
         }
-        let stack = Stack::new("alpha_vantage", settings, &cfg.fetch, None);
+        let stack = Stack::new("alpha_vantage", &[], settings, &cfg.fetch, None);
         let (mut stacked, mut bare, mut stack_noop, mut bare_noop) = (vec![], vec![], vec![], vec![]);
         rt.block_on(async {
             for run in 0..=RUNS {
                 let t = Instant::now();
                 for _ in 0..CALLS {
-                    black_box(stack.call(classify).await.unwrap());
+                    black_box(stack.call("page", classify).await.unwrap());
                 }
                 let s = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 let t = Instant::now();
@@ -152,7 +152,7 @@ fn stack_overhead() {
                 let b = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 let t = Instant::now();
                 for _ in 0..CALLS {
-                    black_box(stack.call(noop).await.unwrap());
+                    black_box(stack.call("page", noop).await.unwrap());
                 }
                 let sn = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 let t = Instant::now();
@@ -208,6 +208,7 @@ fn open_breaker_rejection() {
             recovery_timeout: Duration::from_secs(3600),
             success_threshold: 1,
             half_open_max_calls: 1,
+            per_operation: false,
         },
     );
     let p = breaker.try_acquire().unwrap();
@@ -243,9 +244,9 @@ fn open_breaker_rejection() {
     let cfg = config("http://127.0.0.1:9");
     let mut settings = cfg.connector("alpha_vantage").unwrap().clone();
     settings.breaker.failure_threshold = 1;
-    let stack = Stack::new("alpha_vantage", &settings, &cfg.fetch, None);
-    let p = stack.breaker.try_acquire().unwrap();
-    stack.breaker.record(p, Outcome::Failure, Duration::ZERO);
+    let stack = Stack::new("alpha_vantage", &[], &settings, &cfg.fetch, None);
+    let p = stack.breaker(None).unwrap().try_acquire().unwrap();
+    stack.breaker(None).unwrap().record(p, Outcome::Failure, Duration::ZERO);
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     const STACK_CALLS: u64 = 200_000;
     let mut times = Vec::new();
@@ -255,7 +256,7 @@ fn open_breaker_rejection() {
             let before = allocations();
             let t = Instant::now();
             for _ in 0..STACK_CALLS {
-                black_box(stack.call(|| async { Ok::<(), ConnectorError>(()) }).await.unwrap_err());
+                black_box(stack.call("page", || async { Ok::<(), ConnectorError>(()) }).await.unwrap_err());
             }
             let ns = t.elapsed().as_nanos() as f64 / STACK_CALLS as f64;
             let after = allocations();
@@ -468,7 +469,7 @@ fn stale_read() {
         let hold = |state: BreakerState| {
             let stack = stack.clone();
             async move {
-                stack.force(Some(state)).await;
+                stack.force(None, Some(state)).await;
                 // Let the breaker listener persist the transition, and let the API's view of the
                 // persisted breakers (re-read at most once a second when this process runs no
                 // workers) catch up, before timing.
@@ -513,7 +514,7 @@ fn stale_read() {
             stale.push(p[1]);
             ratios.push(p[1] / p[0]);
         }
-        stack.force(None).await;
+        stack.force(None, None).await;
         let (f, s) = (median(fresh.clone()), median(stale.clone()));
         println!(
             "cached read GET /v1/datasets/arxiv (10 records, SQLite, over loopback, {READS_PER_ROUND} sequential reads a round, {READ_ROUNDS} alternating rounds), µs:"

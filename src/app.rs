@@ -27,7 +27,7 @@ pub struct App {
     /// process without a fleet reads the breaker state the workers persisted instead.
     pub runs_workers: AtomicBool,
     /// Persisted breaker snapshots and when they were read, for API-only processes.
-    persisted: Mutex<Option<(Instant, Vec<Snapshot>)>>,
+    persisted: Mutex<Option<(Instant, Arc<Vec<Snapshot>>)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,22 +116,25 @@ impl App {
     /// Take over persisted breaker state and persist every later transition.
     async fn restore_breakers(&self) -> Result<(), StoreError> {
         for snap in self.store.breakers().await? {
-            if let Some(stack) = self.fetcher.stack(&snap.connector) {
-                stack.breaker.restore(&snap);
-                if snap.state != BreakerState::Closed {
-                    tracing::warn!(connector = %snap.connector, state = snap.state.as_str(), "breaker restored from the store");
-                }
+            // A breaker this configuration no longer has (per-operation breakers turned off) is left.
+            let Some(breaker) = self.fetcher.stack(&snap.connector).and_then(|s| s.breaker(snap.operation.as_deref()))
+            else {
+                continue;
+            };
+            breaker.restore(&snap);
+            if snap.state != BreakerState::Closed {
+                tracing::warn!(breaker = %snap.key(), state = snap.state.as_str(), "breaker restored from the store");
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for stack in self.fetcher.stacks() {
-            stack.breaker.listen(tx.clone());
+        for breaker in self.fetcher.stacks().flat_map(|s| s.breakers()) {
+            breaker.listen(tx.clone());
         }
         let store = self.store.clone();
         tokio::spawn(async move {
             while let Some(snap) = rx.recv().await {
                 if let Err(e) = store.save_breaker(&snap).await {
-                    tracing::error!(connector = %snap.connector, error = %e, "could not persist breaker state");
+                    tracing::error!(breaker = %snap.key(), error = %e, "could not persist breaker state");
                 }
             }
         });
@@ -162,20 +165,44 @@ impl App {
         Ok(self.store.dataset(&q.key).await?)
     }
 
-    /// The connector's breaker, fleet-wide in fleet mode.
-    pub async fn breaker(&self, id: &str) -> Option<Snapshot> {
+    /// A breaker of connector `id`: the connector's own, or with `operation` that operation's;
+    /// fleet-wide in fleet mode. `None` when there is no such breaker.
+    pub async fn breaker(&self, id: &str, operation: Option<&str>) -> Option<Snapshot> {
         let stack = self.fetcher.stack(id)?;
+        stack.breaker(operation)?;
         if stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed) {
-            return Some(stack.snapshot().await);
+            return stack.snapshot_of(operation).await;
         }
         // API only, no fleet: the workers are other processes; their breakers are in the store.
         // An operator's hold on this process's breaker wins over what the workers persisted.
-        let local = stack.snapshot().await;
-        Some(self.persisted_breaker(id).await.filter(|s| s.forced.is_some() || local.forced.is_none()).unwrap_or(local))
+        let local = stack.snapshot_of(operation).await?;
+        Some(
+            self.persisted_breaker(id, operation)
+                .await
+                .filter(|s| s.forced.is_some() || local.forced.is_none())
+                .unwrap_or(local),
+        )
     }
 
-    /// The breaker of `id` as its workers last persisted it (read at most once a second).
-    async fn persisted_breaker(&self, id: &str) -> Option<Snapshot> {
+    /// The breaker a fetch of `connector` with `params` goes through first: its operation's
+    /// when the connector keeps breakers per operation, else the connector's.
+    pub async fn dataset_breaker(&self, connector: &dyn Connector, params: &Params) -> Option<Snapshot> {
+        let operation = self.fetcher.operation(connector, params);
+        self.breaker(connector.id(), operation).await
+    }
+
+    /// The state of the connector's own breaker (closed when the connector has no stack).
+    pub async fn breaker_state(&self, id: &str) -> BreakerState {
+        self.breaker(id, None).await.map_or(BreakerState::Closed, |s| s.state)
+    }
+
+    /// The state of [`App::dataset_breaker`] (closed when the connector has no stack).
+    pub async fn dataset_breaker_state(&self, connector: &dyn Connector, params: &Params) -> BreakerState {
+        self.dataset_breaker(connector, params).await.map_or(BreakerState::Closed, |s| s.state)
+    }
+
+    /// A breaker as its workers last persisted it (the store is read at most once a second).
+    async fn persisted_breaker(&self, id: &str, operation: Option<&str>) -> Option<Snapshot> {
         let fresh = {
             let cache = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
             cache.as_ref().filter(|(at, _)| at.elapsed() < Duration::from_secs(1)).map(|(_, s)| s.clone())
@@ -183,12 +210,12 @@ impl App {
         let snaps = match fresh {
             Some(s) => s,
             None => {
-                let snaps = self.store.breakers().await.ok()?;
+                let snaps = Arc::new(self.store.breakers().await.ok()?);
                 *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snaps.clone()));
                 snaps
             }
         };
-        let mut snap = snaps.into_iter().find(|s| s.connector == id)?;
+        let mut snap = snaps.iter().find(|s| s.connector == id && s.operation.as_deref() == operation)?.clone();
         // An open breaker past its retry time is half-open, whether or not a worker has probed yet.
         if snap.state == BreakerState::Open && snap.forced.is_none() && snap.retry_at.is_some_and(|t| t <= Utc::now()) {
             snap.state = BreakerState::HalfOpen;
@@ -196,15 +223,15 @@ impl App {
         Some(snap)
     }
 
-    /// The connector's breaker state (closed when the connector has no stack).
-    pub async fn breaker_state(&self, id: &str) -> BreakerState {
-        self.breaker(id).await.map_or(BreakerState::Closed, |s| s.state)
-    }
-
     /// Whether a cached dataset of `connector` fetched `age` ago is stale, given its breaker.
     pub fn is_stale(&self, connector: &str, age: Duration, breaker: BreakerState) -> bool {
         let ttl = self.config.connector(connector).map_or(Duration::ZERO, |c| c.ttl);
         age > ttl || breaker != BreakerState::Closed
+    }
+
+    /// A stored dataset's parameters, as the connector takes them.
+    pub fn params(stored: &serde_json::Map<String, serde_json::Value>) -> Params {
+        stored.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
     }
 
     /// Age of a cached dataset now.

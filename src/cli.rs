@@ -302,7 +302,7 @@ async fn get(app: &App, connector: &str, pairs: &[String]) -> anyhow::Result<Exi
         "record_count": d.record_count,
         "fetched_at": d.fetched_at,
         "age_seconds": age.as_secs(),
-        "stale": app.is_stale(&d.connector, age, app.breaker_state(&d.connector).await),
+        "stale": app.is_stale(&d.connector, age, app.dataset_breaker_state(q.connector, &q.params).await),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
@@ -325,22 +325,25 @@ async fn status(app: &App) -> anyhow::Result<ExitCode> {
     if app.fleet.is_some() {
         println!("breakers (fleet-wide):");
         for stack in app.fetcher.stacks() {
-            snaps.push(stack.snapshot().await);
+            snaps.extend(stack.snapshots().await);
         }
     } else {
         println!("breakers (as last persisted):");
         snaps = app.store.breakers().await?;
     }
     for c in apiary_connectors::all() {
-        let line = match snaps.iter().find(|s| s.connector == c.id()) {
-            Some(s) => {
-                let retry = s.retry_at.map(|t| format!(", retry at {}", t.to_rfc3339())).unwrap_or_default();
-                let forced = s.forced.map(|f| format!(" (forced {})", f.as_str())).unwrap_or_default();
-                format!("{}{forced}, {} of {} recent calls failed{retry}", s.state.as_str(), s.failures, s.calls)
-            }
-            None => "closed".to_owned(),
-        };
-        println!("  {:<18} {line}", c.id());
+        let operations = app.fetcher.stack(c.id()).map(|s| s.operations().collect::<Vec<_>>()).unwrap_or_default();
+        for operation in std::iter::once(None).chain(operations.into_iter().map(Some)) {
+            let line = match snaps.iter().find(|s| s.connector == c.id() && s.operation.as_deref() == operation) {
+                Some(s) => {
+                    let retry = s.retry_at.map(|t| format!(", retry at {}", t.to_rfc3339())).unwrap_or_default();
+                    let forced = s.forced.map(|f| format!(" (forced {})", f.as_str())).unwrap_or_default();
+                    format!("{}{forced}, {} of {} recent calls failed{retry}", s.state.as_str(), s.failures, s.calls)
+                }
+                None => "closed".to_owned(),
+            };
+            println!("  {:<30} {line}", crate::resilience::breaker_key(c.id(), operation));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -362,6 +365,8 @@ pub fn connector_table(config: &Config) -> Vec<serde_json::Value> {
                 "requires_key": c.requires_key(),
                 "key_set": settings.is_some_and(|s| s.api_key.is_some()),
                 "requires_contact": c.requires_contact(),
+                "operations": c.operations(),
+                "breaker_per_operation": settings.is_some_and(|s| s.breaker.per_operation),
             })
         })
         .collect()
@@ -383,6 +388,10 @@ fn print_connectors(config: &Config) {
         let limit = s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",");
         println!("{:<18} {}", c.id(), c.describe());
         println!("  limit {limit}, ttl {}, {key}{contact}", format_duration(s.ttl));
+        if !c.operations().is_empty() {
+            let breakers = if s.breaker.per_operation { "a breaker each" } else { "one breaker" };
+            println!("  operations {} ({breakers})", c.operations().join(", "));
+        }
         println!("  {}", s.base_url);
         for p in c.params() {
             let req = if p.required { " (required)" } else { "" };

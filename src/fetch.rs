@@ -10,7 +10,7 @@ use apiary_connectors::request::SecretPlace;
 use apiary_connectors::{Connector, ConnectorError, Context, ErrorClass, Method, Params, Record, Request, Response};
 use axum::body::Bytes;
 
-use crate::config::Config;
+use crate::config::{Config, ConnectorSettings};
 use crate::resilience::{CallError, Fleet, Stack};
 
 /// Largest body read from an upstream; more is treated as a broken response.
@@ -36,7 +36,8 @@ impl Fetcher {
             .iter()
             .filter_map(|c| {
                 let settings = config.connector(c.id())?;
-                Some((c.id(), Arc::new(Stack::new(c.id(), settings, &config.fetch, fleet.clone()))))
+                let stack = Stack::new(c.id(), c.operations(), settings, &config.fetch, fleet.clone());
+                Some((c.id(), Arc::new(stack)))
             })
             .collect();
         Ok(Fetcher { client, stacks, config, tokens: Mutex::new(HashMap::new()) })
@@ -61,13 +62,7 @@ impl Fetcher {
             .stacks
             .get(id)
             .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
-        let mut ctx = Context {
-            base_url: &settings.base_url,
-            api_key: settings.api_key.as_ref().map(|k| k.expose()),
-            contact_email: self.config.contact_email.as_deref(),
-            max_pages: settings.max_pages,
-            token: None,
-        };
+        let mut ctx = self.context(settings);
         let token = self.token(connector, stack, &ctx, settings.breaker.timeout).await?;
         ctx.token = token.as_deref();
         let result = self.chain(connector, stack, &ctx, params, settings.max_pages, settings.breaker.timeout).await;
@@ -79,6 +74,26 @@ impl Fetcher {
             self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         }
         result
+    }
+
+    fn context<'a>(&'a self, settings: &'a ConnectorSettings) -> Context<'a> {
+        Context {
+            base_url: &settings.base_url,
+            api_key: settings.api_key.as_ref().map(|k| k.expose()),
+            contact_email: self.config.contact_email.as_deref(),
+            max_pages: settings.max_pages,
+            token: None,
+        }
+    }
+
+    /// The operation a fetch of `params` begins with, when the connector keeps a breaker for it
+    /// (`breaker.per_operation`); `None` otherwise, or when no first request can be built.
+    pub fn operation(&self, connector: &dyn Connector, params: &Params) -> Option<&'static str> {
+        let mut operations = self.stacks.get(connector.id())?.operations().peekable();
+        operations.peek()?;
+        let settings = self.config.connector(connector.id())?;
+        let step = connector.start(&self.context(settings), params).ok()?.step;
+        operations.find(|op| *op == step)
     }
 
     /// The connector's access token: cached while valid, else obtained through the stack.
@@ -99,7 +114,7 @@ impl Fetcher {
         }
         tracing::info!(connector = id, "obtaining an access token");
         let (token, lifetime) = stack
-            .call(|| async {
+            .call(request.step, || async {
                 let (status, headers, body) = self.send(&request, timeout).await?;
                 let response = Response { status, headers, body: &body };
                 connector.read_token(&response).map_err(|e| scrub(e, ctx.api_key))
@@ -126,7 +141,7 @@ impl Fetcher {
         loop {
             tracing::debug!(connector = id, request = %request, "calling upstream");
             let page = stack
-                .call(|| async {
+                .call(request.step, || async {
                     let (status, headers, body) = self.send(&request, timeout).await?;
                     let response = Response { status, headers, body: &body };
                     connector.read(ctx, params, &request, &response).map_err(|e| scrub(e, ctx.api_key))

@@ -96,6 +96,12 @@ pub trait Connector: Send + Sync + 'static {
     fn read_token(&self, resp: &Response) -> Result<(String, std::time::Duration), ConnectorError> {
         Err(resp.status_error())
     }
+    /// The operations a breaker may be kept for (`breaker.per_operation`): the distinct endpoints
+    /// or steps this connector calls, as named in [`Request::step`]. A request whose step is not
+    /// listed goes through the connector's own breaker.
+    fn operations(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The first request of a fetch.
     fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
     /// Classify and parse one response to `req`.

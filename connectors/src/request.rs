@@ -83,7 +83,8 @@ pub struct Request {
     pub secrets: Vec<(SecretPlace, String, String)>,
     /// A form body (`application/x-www-form-urlencoded`), for POSTs.
     pub form: Vec<(String, String)>,
-    /// Which step of the fetch this is (`esearch`, `efetch`, `page`), for the connector's own use.
+    /// Which step of the fetch this is (`esearch`, `efetch`, `page`): the connector reads it, and
+    /// a per-operation breaker is chosen by it (see [`crate::Connector::operations`]).
     pub step: &'static str,
     /// 0 for the first request of a fetch, then counting.
     pub index: u32,

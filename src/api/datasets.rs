@@ -55,7 +55,7 @@ pub async fn show(
     let q = Question::new(&connector, raw)?;
     let mut cached = app.dataset(&q).await?;
     if cached.is_none() {
-        let breaker = app.breaker(q.connector.id()).await;
+        let breaker = app.dataset_breaker(q.connector, &q.params).await;
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
             let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
             metrics::counter!("apiary_reads_total", "connector" => q.connector.id(), "result" => "unavailable")
@@ -93,7 +93,7 @@ pub async fn show(
 async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
     let id = q.connector.id();
     let age = App::age(d);
-    let breaker = app.breaker_state(id).await;
+    let breaker = app.dataset_breaker_state(q.connector, &q.params).await;
     let stale = app.is_stale(id, age, breaker);
     let mut refresh_job = None;
     if stale && breaker != BreakerState::Open {
@@ -189,11 +189,14 @@ pub async fn list(
     let mut states = std::collections::HashMap::new();
     let mut items = Vec::with_capacity(rows.len());
     for d in rows {
-        let state = match states.get(&d.connector) {
+        // Each breaker is asked once; with per-operation breakers, the dataset's operation's.
+        let connector = apiary_connectors::get(&d.connector);
+        let operation = connector.and_then(|c| app.fetcher.operation(c, &App::params(&d.params)));
+        let state = match states.get(&(d.connector.clone(), operation)) {
             Some(s) => *s,
             None => {
-                let s = app.breaker_state(&d.connector).await;
-                states.insert(d.connector.clone(), s);
+                let s = app.breaker(&d.connector, operation).await.map_or(BreakerState::Closed, |s| s.state);
+                states.insert((d.connector.clone(), operation), s);
                 s
             }
         };

@@ -78,7 +78,7 @@ pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
 pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let mut items = Vec::new();
     for stack in app.fetcher.stacks() {
-        items.push(stack.snapshot().await);
+        items.extend(stack.snapshots().await);
     }
     let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
     if let Some(fleet) = &app.fleet {
@@ -95,6 +95,9 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 pub struct ForceBreaker {
     /// `open`, `closed`, or `auto` to release a forced state.
     state: String,
+    /// One operation's breaker (with `breaker.per_operation`); without it, every breaker of the
+    /// connector.
+    operation: Option<String>,
 }
 
 pub async fn force_breaker(
@@ -118,9 +121,29 @@ pub async fn force_breaker(
             ));
         }
     };
-    stack.force(forced).await;
-    tracing::warn!(connector = %connector, state = %body.state, "breaker forced by an operator");
-    Ok(Json(serde_json::to_value(stack.snapshot().await).unwrap_or_default()))
+    let operation = body.operation.as_deref();
+    if !stack.force(operation, forced).await {
+        let known: Vec<&str> = stack.operations().collect();
+        return Err(ApiError::bad_request(
+            "unknown_operation",
+            match known.is_empty() {
+                true => format!("{connector} keeps one breaker (breaker.per_operation is off); leave out `operation`"),
+                false => {
+                    format!("{connector} has no breaker for `{}`; operations: {}", op_name(operation), known.join(", "))
+                }
+            },
+        ));
+    }
+    tracing::warn!(connector = %connector, operation = op_name(operation), state = %body.state, "breaker forced by an operator");
+    let shown = match stack.snapshot_of(operation).await {
+        Some(snap) => snap,
+        None => stack.snapshot().await,
+    };
+    Ok(Json(serde_json::to_value(shown).unwrap_or_default()))
+}
+
+fn op_name(operation: Option<&str>) -> &str {
+    operation.unwrap_or("all")
 }
 
 pub async fn connectors(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -115,6 +115,9 @@ pub struct BreakerSettings {
     pub success_threshold: u32,
     /// Probes allowed in flight while half-open.
     pub half_open_max_calls: u32,
+    /// One breaker per operation of the connector (each endpoint or step it calls) instead of one
+    /// for the whole connector, so a failing endpoint does not stop calls to a healthy one.
+    pub per_operation: bool,
 }
 
 /// One connector's deployment.

@@ -94,6 +94,7 @@ struct Breaker {
     recovery_timeout: Option<Scalar>,
     success_threshold: Option<Scalar>,
     half_open_max_calls: Option<Scalar>,
+    per_operation: Option<bool>,
 }
 
 impl Breaker {
@@ -111,7 +112,8 @@ impl Breaker {
             timeout,
             recovery_timeout,
             success_threshold,
-            half_open_max_calls
+            half_open_max_calls,
+            per_operation
         )
     }
 }
@@ -338,5 +340,6 @@ fn breaker(c: &Check, prefix: &str, b: &Breaker) -> Result<BreakerSettings, Conf
             &get("half_open_max_calls", &b.half_open_max_calls)?,
             1,
         )?,
+        per_operation: b.per_operation.unwrap_or(false),
     })
 }

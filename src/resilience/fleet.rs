@@ -322,6 +322,7 @@ impl Fleet {
         let ms = |v: i64| Utc.timestamp_millis_opt(v).single();
         Ok(Snapshot {
             connector: connector.to_owned(),
+            operation: None,
             state,
             failure_rate: if calls == 0 { 0.0 } else { (failures as f64 * 1000.0 / calls as f64).round() / 10.0 },
             calls,

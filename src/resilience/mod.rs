@@ -21,7 +21,7 @@ use apiary_connectors::{ConnectorError, ErrorClass};
 use metrics::{Counter, Histogram};
 use tokio::time::Instant;
 
-pub use breaker::{Breaker, BreakerState, Outcome, Snapshot};
+pub use breaker::{Breaker, BreakerState, Outcome, Snapshot, breaker_key};
 pub use fleet::Fleet;
 pub use limiter::Limiter;
 
@@ -55,10 +55,14 @@ impl std::fmt::Display for CallError {
 pub struct Stack {
     /// Connector id, for logs and metrics.
     pub id: &'static str,
-    /// This process's breaker: the breaker itself without a fleet, the fallback with one.
-    pub breaker: Arc<Breaker>,
+    /// The connector's breaker: every call's, or, with `breaker.per_operation`, the calls'
+    /// whose step has no breaker of its own.
+    circuit: Circuit,
+    /// One breaker per operation, with `breaker.per_operation` (else empty).
+    operations: Vec<Circuit>,
     /// This process's log of the full quotas: the limiter without a fleet, a cheap local
-    /// pre-check with one (a process alone never exceeds the quota).
+    /// pre-check with one (a process alone never exceeds the quota). Quotas are the upstream's,
+    /// so one limiter serves every operation.
     pub limiter: Limiter,
     /// This process's share of the quotas, used while the fleet cannot be asked.
     fallback: Limiter,
@@ -66,18 +70,47 @@ pub struct Stack {
     settings: BreakerSettings,
     /// Shared state in Redis, in fleet mode.
     fleet: Option<Arc<Fleet>>,
-    /// The fleet breaker's last snapshot and when it was read, so reads don't each ask Redis.
-    fleet_view: Mutex<Option<(Instant, Snapshot)>>,
     /// Per-call timeout (the breaker's `timeout`).
     timeout: Duration,
     backoff: backoff::Backoff,
     max_attempts: u32,
     /// Longest wait taken in place; anything longer defers the job.
     max_wait: Duration,
-    /// The deferral reasons that name nothing but the connector, built once.
-    breaker_open_reason: Arc<str>,
+    /// The deferral reason that names nothing but the connector, built once.
     rate_limited_reason: Arc<str>,
     meters: Meters,
+}
+
+/// One breaker of a stack and what goes with it.
+struct Circuit {
+    /// This process's breaker: the breaker itself without a fleet, the fallback with one.
+    breaker: Arc<Breaker>,
+    /// `connector` or `connector/operation`: its name in Redis.
+    key: String,
+    /// The fleet breaker's last snapshot and when it was read, so reads don't each ask Redis.
+    fleet_view: Mutex<Option<(Instant, Snapshot)>>,
+    /// Why a call is refused while it is open, built once so that a refusal allocates nothing.
+    open_reason: Arc<str>,
+}
+
+impl Circuit {
+    fn new(breaker: Breaker) -> Circuit {
+        let key = breaker_key(breaker.id(), breaker.operation());
+        Circuit {
+            open_reason: format!("{key} breaker is open").into(),
+            breaker: Arc::new(breaker),
+            key,
+            fleet_view: Mutex::new(None),
+        }
+    }
+
+    fn operation(&self) -> Option<&'static str> {
+        self.breaker.operation()
+    }
+
+    fn forget_view(&self) {
+        *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// This stack's metric handles. Building one through `metrics::counter!` with labels makes a key
@@ -117,28 +150,38 @@ enum Gate {
 const FLEET_VIEW_TTL: Duration = Duration::from_millis(500);
 
 impl Stack {
+    /// The stack of connector `id`. With `breaker.per_operation`, each of `operations` (the
+    /// connector's [`Connector::operations`](apiary_connectors::Connector::operations)) gets a
+    /// breaker of its own.
     pub fn new(
         id: &'static str,
+        operations: &[&'static str],
         settings: &ConnectorSettings,
         fetch: &FetchSettings,
         fleet: Option<Arc<Fleet>>,
     ) -> Stack {
         let size = fleet.as_ref().map_or(1, |f| f.size);
         let shares: Vec<Quota> = settings.rate_limit.iter().map(|q| fleet::share(*q, size)).collect();
+        let operations = match settings.breaker.per_operation {
+            true => operations
+                .iter()
+                .map(|op| Circuit::new(Breaker::for_operation(id, op, settings.breaker.clone())))
+                .collect(),
+            false => Vec::new(),
+        };
         Stack {
             id,
-            breaker: Arc::new(Breaker::new(id, settings.breaker.clone())),
+            circuit: Circuit::new(Breaker::new(id, settings.breaker.clone())),
+            operations,
             limiter: Limiter::new(&settings.rate_limit),
             fallback: Limiter::new(&shares),
             quotas: settings.rate_limit.clone(),
             settings: settings.breaker.clone(),
             fleet,
-            fleet_view: Mutex::new(None),
             timeout: settings.breaker.timeout,
             backoff: backoff::Backoff::new(fetch.backoff_base, fetch.backoff_max),
             max_attempts: fetch.max_attempts,
             max_wait: fetch.max_wait,
-            breaker_open_reason: format!("{id} breaker is open").into(),
             rate_limited_reason: format!("{id} rate limit reached").into(),
             meters: Meters::default(),
         }
@@ -149,46 +192,108 @@ impl Stack {
         self.fleet.is_some()
     }
 
-    /// The breaker as the fleet sees it (this process's own without a fleet, or while Redis is away).
+    /// The breaker a call of `operation` goes through: the operation's own, else the connector's.
+    fn circuit(&self, operation: &str) -> &Circuit {
+        self.operations.iter().find(|c| c.operation() == Some(operation)).unwrap_or(&self.circuit)
+    }
+
+    /// The breaker named by `operation` (`None`: the connector's), if this stack has it.
+    fn named(&self, operation: Option<&str>) -> Option<&Circuit> {
+        match operation {
+            None => Some(&self.circuit),
+            Some(op) => self.operations.iter().find(|c| c.operation() == Some(op)),
+        }
+    }
+
+    /// The operations that have a breaker of their own (none unless `breaker.per_operation`).
+    pub fn operations(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.operations.iter().filter_map(Circuit::operation)
+    }
+
+    /// Every breaker of this process: the connector's, then one per operation.
+    pub fn breakers(&self) -> impl Iterator<Item = &Arc<Breaker>> {
+        std::iter::once(&self.circuit).chain(&self.operations).map(|c| &c.breaker)
+    }
+
+    /// This process's breaker named by `operation` (`None`: the connector's), if the stack has it.
+    pub fn breaker(&self, operation: Option<&str>) -> Option<&Arc<Breaker>> {
+        self.named(operation).map(|c| &c.breaker)
+    }
+
+    /// The connector's breaker as the fleet sees it (this process's own without a fleet, or
+    /// while Redis is away).
     pub async fn snapshot(&self) -> Snapshot {
-        let Some(fleet) = &self.fleet else { return self.breaker.snapshot() };
-        if let Some((at, snap)) = self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        self.view(&self.circuit).await
+    }
+
+    /// The breaker named by `operation` (`None`: the connector's) as the fleet sees it, if the
+    /// stack has it.
+    pub async fn snapshot_of(&self, operation: Option<&str>) -> Option<Snapshot> {
+        Some(self.view(self.named(operation)?).await)
+    }
+
+    /// Every breaker, as the fleet sees it: the connector's, then one per operation.
+    pub async fn snapshots(&self) -> Vec<Snapshot> {
+        let mut all = Vec::with_capacity(1 + self.operations.len());
+        for circuit in std::iter::once(&self.circuit).chain(&self.operations) {
+            all.push(self.view(circuit).await);
+        }
+        all
+    }
+
+    async fn view(&self, circuit: &Circuit) -> Snapshot {
+        let Some(fleet) = &self.fleet else { return circuit.breaker.snapshot() };
+        if let Some((at, snap)) = circuit.fleet_view.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && at.elapsed() < FLEET_VIEW_TTL
         {
             return snap.clone();
         }
-        match fleet.snapshot(self.id).await {
-            Ok(snap) => {
-                *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
+        match fleet.snapshot(&circuit.key).await {
+            Ok(mut snap) => {
+                snap.connector = self.id.to_owned();
+                snap.operation = circuit.operation().map(str::to_owned);
+                *circuit.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
                 snap
             }
-            Err(RedisDown) => self.breaker.snapshot(),
+            Err(RedisDown) => circuit.breaker.snapshot(),
         }
     }
 
-    /// Hold the breaker open or closed (fleet-wide in fleet mode), or release it with `None`.
-    pub async fn force(&self, state: Option<BreakerState>) {
-        self.breaker.force(state);
-        if let Some(fleet) = &self.fleet {
-            let _ = fleet.force(self.id, state).await;
-            *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Hold a breaker open or closed (fleet-wide in fleet mode), or release it with `None`:
+    /// the one of `operation`, or with `operation` `None` every breaker of the connector.
+    /// `false` when the stack has no breaker for `operation`.
+    pub async fn force(&self, operation: Option<&str>, state: Option<BreakerState>) -> bool {
+        let circuits: Vec<&Circuit> = match operation {
+            None => std::iter::once(&self.circuit).chain(&self.operations).collect(),
+            Some(op) => match self.named(Some(op)) {
+                Some(c) => vec![c],
+                None => return false,
+            },
+        };
+        for circuit in circuits {
+            circuit.breaker.force(state);
+            if let Some(fleet) = &self.fleet {
+                let _ = fleet.force(&circuit.key, state).await;
+                circuit.forget_view();
+            }
         }
+        true
     }
 
-    async fn admit(&self) -> Result<Gate, Duration> {
+    async fn admit(&self, circuit: &Circuit) -> Result<Gate, Duration> {
         if let Some(fleet) = &self.fleet {
-            match fleet.acquire(self.id, &self.settings).await {
+            match fleet.acquire(&circuit.key, &self.settings).await {
                 Ok(Ok(permit)) => return Ok(Gate::Fleet(permit)),
                 Ok(Err(wait)) => return Err(wait),
                 Err(RedisDown) => {}
             }
         }
-        self.breaker.try_acquire().map(Gate::Local)
+        circuit.breaker.try_acquire().map(Gate::Local)
     }
 
-    fn release(&self, gate: Gate) {
+    fn release(&self, circuit: &Circuit, gate: Gate) {
         if let Gate::Local(permit) = gate {
-            self.breaker.release(permit);
+            circuit.breaker.release(permit);
         }
         // A fleet probe lease expires on its own within one call timeout.
     }
@@ -229,9 +334,9 @@ impl Stack {
         Ok(Instant::now())
     }
 
-    async fn record(&self, gate: Gate, outcome: Outcome, elapsed: Duration) {
+    async fn record(&self, circuit: &Circuit, gate: Gate, outcome: Outcome, elapsed: Duration) {
         match gate {
-            Gate::Local(permit) => self.breaker.record(permit, outcome, elapsed),
+            Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
             Gate::Fleet(permit) => {
                 let failed = match outcome {
                     Outcome::Failure => true,
@@ -241,33 +346,41 @@ impl Stack {
                     Outcome::Ignored => false,
                 };
                 let Some(fleet) = &self.fleet else { return };
-                if let Ok(Some(state)) = fleet.record(self.id, &self.settings, permit, failed).await {
-                    *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    metrics::counter!("apiary_breaker_transitions_total", "connector" => self.id, "to" => state.as_str())
-                        .increment(1);
-                    breaker::gauge(self.id, state);
+                if let Ok(Some(state)) = fleet.record(&circuit.key, &self.settings, permit, failed).await {
+                    circuit.forget_view();
+                    let operation = circuit.operation();
+                    breaker::transitioned(self.id, operation, state);
+                    breaker::gauge(self.id, operation, state);
+                    let operation = operation.unwrap_or_default();
                     match state {
-                        BreakerState::Open => tracing::warn!(connector = self.id, "fleet breaker opened"),
-                        _ => tracing::info!(connector = self.id, to = state.as_str(), "fleet breaker changed state"),
+                        BreakerState::Open => tracing::warn!(connector = self.id, operation, "fleet breaker opened"),
+                        _ => tracing::info!(
+                            connector = self.id,
+                            operation,
+                            to = state.as_str(),
+                            "fleet breaker changed state"
+                        ),
                     }
                 }
             }
         }
     }
 
-    /// Run `call` through timeout, limiter, breaker and retry. `call` performs one attempt and
-    /// classifies its result.
-    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, CallError>
+    /// Run `call` through timeout, limiter, breaker and retry. `call` performs one attempt of
+    /// `operation` (the request's [`step`](apiary_connectors::Request::step), which picks the
+    /// breaker when the connector keeps one per operation) and classifies its result.
+    pub async fn call<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ConnectorError>>,
     {
+        let circuit = self.circuit(operation);
         let mut attempt = 0;
         loop {
             // Without a fleet, admission and recording are plain calls on the local breaker.
             let admitted = match self.fleet {
-                None => self.breaker.try_acquire().map(Gate::Local),
-                Some(_) => self.admit().await,
+                None => circuit.breaker.try_acquire().map(Gate::Local),
+                Some(_) => self.admit(circuit).await,
             };
             let gate = match admitted {
                 Ok(gate) => gate,
@@ -276,13 +389,13 @@ impl Stack {
                         .rejections
                         .get_or_init(|| metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id))
                         .increment(1);
-                    return Err(CallError::Deferred { wait: retry_in, reason: self.breaker_open_reason.clone() });
+                    return Err(CallError::Deferred { wait: retry_in, reason: circuit.open_reason.clone() });
                 }
             };
             let started = match self.pace().await {
                 Ok(started) => started,
                 Err(wait) => {
-                    self.release(gate);
+                    self.release(circuit, gate);
                     self.meters
                         .deferrals
                         .get_or_init(|| metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id))
@@ -305,8 +418,8 @@ impl Stack {
                 Err(_) => Outcome::Ignored,
             };
             match gate {
-                Gate::Local(permit) => self.breaker.record(permit, outcome, elapsed),
-                Gate::Fleet(_) => self.record(gate, outcome, elapsed).await,
+                Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
+                Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
             }
             let label = result.as_ref().map(|_| ()).map_err(|e| e.class);
             self.meters.calls[outcome_index(&label)]

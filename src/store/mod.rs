@@ -78,6 +78,7 @@ pub struct DatasetSummary {
     #[serde(rename = "dataset")]
     pub key: String,
     pub connector: String,
+    pub params: Json<serde_json::Map<String, serde_json::Value>>,
     pub record_count: i64,
     pub fetched_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
@@ -218,7 +219,7 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<DatasetSummary>, StoreError> {
         let rows = on_pool!(self, pool => sqlx::query_as::<_, DatasetSummary>(
-            "SELECT key, connector, record_count, fetched_at, changed_at FROM datasets
+            "SELECT key, connector, params, record_count, fetched_at, changed_at FROM datasets
              WHERE ($1 IS NULL OR connector = $1) ORDER BY key LIMIT $2 OFFSET $3",
         )
         .bind(connector)
@@ -258,7 +259,7 @@ impl Store {
             "INSERT INTO breakers (connector, snapshot, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (connector) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
         )
-        .bind(&snap.connector)
+        .bind(snap.key())
         .bind(Json(snap))
         .bind(Utc::now())
         .execute(pool)

@@ -93,6 +93,7 @@ async fn one_pending_job_per_dataset(store: Store) {
 async fn breaker_snapshots_round_trip(store: Store) {
     let snap = Snapshot {
         connector: "arxiv".into(),
+        operation: None,
         state: crate::resilience::BreakerState::Open,
         failure_rate: 50.0,
         calls: 4,
@@ -108,6 +109,16 @@ async fn breaker_snapshots_round_trip(store: Store) {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].state, snap.state);
     assert_eq!(back[0].retry_at, snap.retry_at);
+
+    // A per-operation breaker is a row of its own, and comes back with its operation.
+    let op = Snapshot { operation: Some("efetch".into()), state: crate::resilience::BreakerState::Closed, ..snap };
+    store.save_breaker(&op).await.unwrap();
+    let mut back = store.breakers().await.unwrap();
+    back.sort_by_key(|s| s.key());
+    assert_eq!(back.iter().map(Snapshot::key).collect::<Vec<_>>(), ["arxiv", "arxiv/efetch"]);
+    assert_eq!(back[0].state, crate::resilience::BreakerState::Open);
+    assert_eq!(back[1].operation.as_deref(), Some("efetch"));
+    assert_eq!(back[1].state, crate::resilience::BreakerState::Closed);
 }
 
 #[tokio::test]

@@ -154,7 +154,7 @@ async fn three_workers_share_one_breaker() {
     fleet.start_workers(3);
     // Wait for the breaker to open, then for every worker to have stopped calling.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while fleet.app.breaker("arxiv").await.unwrap().state.as_str() != "open" {
+    while fleet.app.breaker("arxiv", None).await.unwrap().state.as_str() != "open" {
         assert!(Instant::now() < deadline, "breaker never opened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -259,7 +259,7 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
         assert!(Instant::now() < deadline, "Redis is back but the fleet does not see both workers");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let snap = fleet.app.breaker("arxiv").await.unwrap();
+    let snap = fleet.app.breaker("arxiv", None).await.unwrap();
     assert_eq!(snap.state.as_str(), "closed");
     assert_eq!(seen.lock().unwrap().len(), 60);
 }

@@ -140,8 +140,19 @@ impl TestApp {
         }
     }
 
+    /// The connector's own breaker as `GET /v1/breakers` shows it.
     pub async fn breaker(&self, connector: &str) -> Value {
+        self.breaker_of(connector, None).await
+    }
+
+    /// One breaker as `GET /v1/breakers` shows it: the connector's, or one operation's.
+    pub async fn breaker_of(&self, connector: &str, operation: Option<&str>) -> Value {
         let (_, _, body) = self.get("/v1/breakers").await;
-        body["breakers"].as_array().unwrap().iter().find(|b| b["connector"] == connector).cloned().unwrap()
+        let found = body["breakers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["connector"] == connector && b.get("operation").and_then(Value::as_str) == operation);
+        found.cloned().unwrap_or_else(|| panic!("no breaker {connector} {operation:?} in {body}"))
     }
 }

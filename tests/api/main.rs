@@ -163,6 +163,76 @@ async fn breaker_opens_holds_off_the_upstream_serves_stale_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operation_opens_its_own_breaker_and_leaves_the_others_working() {
+    let app = spawn_app(
+        Backend::Sqlite,
+        &[
+            ("APIARY_CONNECTORS__SEC_EDGAR__BREAKER__PER_OPERATION", "true"),
+            ("APIARY_CONNECTORS__SEC_EDGAR__BREAKER__FAILURE_THRESHOLD", "2"),
+            ("APIARY_CONNECTORS__SEC_EDGAR__BREAKER__RECOVERY_TIMEOUT", "60s"),
+        ],
+    )
+    .await;
+    const SUBMISSIONS: &str = "/submissions/CIK0001835632.json";
+    const FACTS: &str = "/api/xbrl/companyfacts/CIK0001835632.json";
+    Mock::given(path(SUBMISSIONS))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("sec_edgar/submissions_CIK0001835632_MRVL_success.json"), "application/json"),
+        )
+        .mount(&app.upstream)
+        .await;
+    Mock::given(path(FACTS)).respond_with(ResponseTemplate::new(503)).mount(&app.upstream).await;
+
+    let facts = app.enqueue("sec_edgar", json!({"cik": "1835632", "endpoint": "companyfacts"})).await;
+    let job = app.wait_job(&facts, &["deferred", "failed", "succeeded"]).await;
+    assert_eq!(job["status"], "deferred", "companyfacts waits for its breaker: {job}");
+    assert_eq!(app.breaker_of("sec_edgar", Some("companyfacts")).await["state"], "open");
+    assert_eq!(app.breaker_of("sec_edgar", Some("submissions")).await["state"], "closed");
+    assert_eq!(app.breaker("sec_edgar").await["state"], "closed");
+    let facts_calls = |reqs: &[wiremock::Request]| reqs.iter().filter(|r| r.url.path() == FACTS).count();
+    let facts_when_opened = facts_calls(&app.upstream.received_requests().await.unwrap());
+
+    // Filings are still fetched and read as fresh while companyfacts is open.
+    let filings = app.enqueue("sec_edgar", json!({"cik": "1835632"})).await;
+    assert_eq!(app.wait_job(&filings, &["succeeded", "failed"]).await["status"], "succeeded");
+    let (status, headers, data) = app.get("/v1/datasets/sec_edgar?cik=1835632").await;
+    assert_eq!(status, 200);
+    assert_eq!((data["stale"].as_bool(), data["breaker"].as_str()), (Some(false), Some("closed")), "{data}");
+    assert!(!headers["cache-status"].to_str().unwrap().contains("breaker"));
+    let (_, _, list) = app.get("/v1/datasets?connector=sec_edgar").await;
+    assert_eq!(list["datasets"][0]["breaker"], "closed", "{list}");
+
+    // Company facts: nothing cached and its breaker open, so 503 with Retry-After.
+    let r = app
+        .http
+        .get(format!("{}/v1/datasets/sec_edgar?cik=1835632&endpoint=companyfacts", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        facts_calls(&app.upstream.received_requests().await.unwrap()),
+        facts_when_opened,
+        "companyfacts called while its breaker was open"
+    );
+
+    // An operator can hold one operation's breaker; an operation the connector lacks is refused.
+    let (status, snap) =
+        app.post("/v1/breakers/sec_edgar", json!({"state": "closed", "operation": "companyfacts"})).await;
+    assert_eq!(
+        (status, snap["operation"].as_str(), snap["state"].as_str()),
+        (200, Some("companyfacts"), Some("closed"))
+    );
+    assert_eq!(app.breaker_of("sec_edgar", Some("companyfacts")).await["forced"], "closed");
+    let (status, body) = app.post("/v1/breakers/sec_edgar", json!({"state": "open", "operation": "filings"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unknown_operation")), "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("submissions") && msg.contains("companyfacts"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alpha_vantage_note_at_http_200_never_replaces_the_quote() {
     let app = spawn_app(Backend::Sqlite, &[("APIARY_CONNECTORS__ALPHA_VANTAGE__API_KEY", "k")]).await;
     let params = json!({"function": "GLOBAL_QUOTE", "symbol": "MSFT"});

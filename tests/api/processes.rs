@@ -23,19 +23,19 @@ async fn an_api_only_process_sees_the_workers_breakers() {
 
     // The worker process's breaker opens (here: held open by an operator on that process).
     let stack = workers.fetcher.stack("arxiv").unwrap();
-    stack.breaker.force(Some(BreakerState::Open));
+    stack.breaker(None).unwrap().force(Some(BreakerState::Open));
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let seen = api.breaker("arxiv").await.unwrap();
+    let seen = api.breaker("arxiv", None).await.unwrap();
     assert_eq!(seen.state, BreakerState::Open, "the API process must not report its own idle breaker");
     assert_eq!(seen.forced, Some(BreakerState::Open));
 
     // Released and tripped for real: open, then half-open once its retry time has passed.
-    stack.breaker.force(None);
-    stack.breaker.force(Some(BreakerState::Closed));
-    stack.breaker.force(None);
+    stack.breaker(None).unwrap().force(None);
+    stack.breaker(None).unwrap().force(Some(BreakerState::Closed));
+    stack.breaker(None).unwrap().force(None);
     for _ in 0..4 {
-        let p = stack.breaker.try_acquire().unwrap();
-        stack.breaker.record(p, apiary::resilience::Outcome::Failure, Duration::ZERO);
+        let p = stack.breaker(None).unwrap().try_acquire().unwrap();
+        stack.breaker(None).unwrap().record(p, apiary::resilience::Outcome::Failure, Duration::ZERO);
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(

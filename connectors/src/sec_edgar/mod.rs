@@ -76,6 +76,9 @@ impl Connector for SecEdgar {
     fn requires_contact(&self) -> bool {
         true
     }
+    fn operations(&self) -> &'static [&'static str] {
+        &["submissions", "companyfacts"]
+    }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         if let Some(raw) = p.get("cik") {

@@ -1,4 +1,4 @@
-//! The circuit breaker of one connector.
+//! The circuit breaker of one connector, or of one operation of a connector.
 //!
 //! Closed: calls flow; the breaker opens after `failure_threshold` consecutive failures, or when
 //! the failure rate over the sliding window (the last N calls, or the calls of the last period)
@@ -73,6 +73,9 @@ pub struct Permit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub connector: String,
+    /// The operation this breaker guards, when the connector's breakers are kept per operation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub operation: Option<String>,
     pub state: BreakerState,
     /// Percent of failing calls in the window.
     pub failure_rate: f64,
@@ -85,8 +88,24 @@ pub struct Snapshot {
     pub forced: Option<BreakerState>,
 }
 
+impl Snapshot {
+    /// What names this breaker in the store and in Redis: `connector`, or `connector/operation`.
+    pub fn key(&self) -> String {
+        breaker_key(&self.connector, self.operation.as_deref())
+    }
+}
+
+/// `connector`, or `connector/operation` for a per-operation breaker.
+pub fn breaker_key(connector: &str, operation: Option<&str>) -> String {
+    match operation {
+        Some(op) => format!("{connector}/{op}"),
+        None => connector.to_owned(),
+    }
+}
+
 pub struct Breaker {
     id: &'static str,
+    operation: Option<&'static str>,
     settings: BreakerSettings,
     inner: Mutex<Inner>,
     /// Receives a snapshot after every transition.
@@ -111,6 +130,7 @@ impl Breaker {
     pub fn new(id: &'static str, settings: BreakerSettings) -> Breaker {
         Breaker {
             id,
+            operation: None,
             settings,
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
@@ -127,8 +147,17 @@ impl Breaker {
         }
     }
 
+    /// The breaker of one operation of connector `id` (an endpoint, or a step such as `efetch`).
+    pub fn for_operation(id: &'static str, operation: &'static str, settings: BreakerSettings) -> Breaker {
+        Breaker { operation: Some(operation), ..Breaker::new(id, settings) }
+    }
+
     pub fn id(&self) -> &'static str {
         self.id
+    }
+
+    pub fn operation(&self) -> Option<&'static str> {
+        self.operation
     }
 
     pub fn settings(&self) -> &BreakerSettings {
@@ -248,7 +277,7 @@ impl Breaker {
             s.generation += 1;
         }
         s.consecutive_failures = snap.consecutive_failures;
-        gauge(self.id, s.state);
+        gauge(self.id, self.operation, s.state);
     }
 
     /// The current state; an open breaker whose recovery time has passed reads as half-open.
@@ -272,6 +301,7 @@ impl Breaker {
         });
         Snapshot {
             connector: self.id.to_owned(),
+            operation: self.operation.map(str::to_owned),
             state,
             failure_rate: if calls == 0 { 0.0 } else { (failures as f64 * 1000.0 / calls as f64).round() / 10.0 },
             calls,
@@ -317,16 +347,22 @@ impl Breaker {
             BreakerState::HalfOpen => {}
         }
         if from != to {
-            metrics::counter!("apiary_breaker_transitions_total", "connector" => self.id, "to" => to.as_str())
-                .increment(1);
+            transitioned(self.id, self.operation, to);
+            let operation = self.operation.unwrap_or_default();
             match to {
-                BreakerState::Open => tracing::warn!(connector = self.id, from = from.as_str(), "breaker opened"),
-                _ => {
-                    tracing::info!(connector = self.id, from = from.as_str(), to = to.as_str(), "breaker changed state")
+                BreakerState::Open => {
+                    tracing::warn!(connector = self.id, operation, from = from.as_str(), "breaker opened")
                 }
+                _ => tracing::info!(
+                    connector = self.id,
+                    operation,
+                    from = from.as_str(),
+                    to = to.as_str(),
+                    "breaker changed state"
+                ),
             }
         }
-        gauge(self.id, to);
+        gauge(self.id, self.operation, to);
         self.publish(s, now);
     }
 
@@ -354,13 +390,29 @@ fn counts(window: &VecDeque<(Instant, bool)>) -> (u32, u32) {
     (window.len() as u32, failures)
 }
 
-pub(crate) fn gauge(id: &'static str, state: BreakerState) {
+/// Metric labels of a breaker: the connector, and the operation for a per-operation breaker.
+fn labels(id: &'static str, operation: Option<&'static str>) -> Vec<metrics::Label> {
+    let mut labels = vec![metrics::Label::from_static_parts("connector", id)];
+    if let Some(op) = operation {
+        labels.push(metrics::Label::from_static_parts("operation", op));
+    }
+    labels
+}
+
+pub(crate) fn gauge(id: &'static str, operation: Option<&'static str>, state: BreakerState) {
     let v = match state {
         BreakerState::Closed => 0.0,
         BreakerState::HalfOpen => 1.0,
         BreakerState::Open => 2.0,
     };
-    metrics::gauge!("apiary_breaker_state", "connector" => id).set(v);
+    metrics::gauge!("apiary_breaker_state", labels(id, operation)).set(v);
+}
+
+/// Count a change of state in `apiary_breaker_transitions_total`.
+pub(crate) fn transitioned(id: &'static str, operation: Option<&'static str>, to: BreakerState) {
+    let mut labels = labels(id, operation);
+    labels.push(metrics::Label::from_static_parts("to", to.as_str()));
+    metrics::counter!("apiary_breaker_transitions_total", labels).increment(1);
 }
 
 #[cfg(test)]

@@ -205,6 +205,7 @@ fn settings() -> impl Strategy<Value = BreakerSettings> {
             recovery_timeout: Duration::from_secs(recovery),
             success_threshold: succ,
             half_open_max_calls: max_probes,
+            per_operation: false,
         })
 }
 
@@ -215,6 +216,7 @@ fn probe_heavy_settings() -> impl Strategy<Value = BreakerSettings> {
         failure_threshold: 1,
         recovery_timeout: Duration::from_secs(recovery),
         half_open_max_calls: max_probes,
+        per_operation: false,
         ..s
     })
 }
@@ -334,6 +336,7 @@ fn model_walks_the_documented_cycle() {
         recovery_timeout: Duration::from_secs(10),
         success_threshold: 1,
         half_open_max_calls: 1,
+        per_operation: false,
     });
     for _ in 0..2 {
         let p = m.acquire().unwrap();
@@ -367,6 +370,7 @@ fn a_stale_probe_frees_no_slot() {
         recovery_timeout: Duration::from_secs(1),
         success_threshold: 2,
         half_open_max_calls: 2,
+        per_operation: false,
     };
     let fail = Op::Call { outcome: Outcome::Failure, elapsed_ms: 0 };
     let ops = vec![

@@ -15,6 +15,7 @@ fn settings() -> BreakerSettings {
         recovery_timeout: Duration::from_secs(30),
         success_threshold: 2,
         half_open_max_calls: 1,
+        per_operation: false,
     }
 }
 
