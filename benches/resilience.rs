@@ -3,10 +3,11 @@
 //!   GLOBAL_QUOTE body classified by the Alpha Vantage connector), beside the same closure bare;
 //! - rejection by an open breaker (`Breaker::try_acquire`), with allocations counted;
 //! - throughput through the full stack (`Fetcher::fetch`) against a local fast upstream, beside
-//!   bare reqwest GETs of the same URL and bare GETs whose body the same connector then reads
-//!   (`Connector::read`), at the same concurrency, in rotating rounds;
+//!   a bare client (the connector builds the request, plain reqwest sends it, the connector
+//!   reads the answer: everything but the stack), bare GETs of a prepared URL with and without
+//!   the connector's read, at the same concurrency, in rotating rounds;
 //! - p50 latency of `GET /v1/datasets/arxiv?...` served from the cache, fresh (breaker closed)
-//!   against stale with the breaker held open, in alternating rounds.
+//!   against stale with the breaker held open, read in alternating pairs from two apps.
 //!
 //! No benchmark framework: plain `Instant` timing over many iterations, the median of several
 //! runs, and a counting global allocator. Run with `cargo bench --bench resilience`.
@@ -277,8 +278,8 @@ fn open_breaker_rejection() {
 
 /// Concurrent callers, as a worker with `queue.concurrency` jobs would be.
 const CONCURRENCY: usize = 8;
-const REQUESTS_PER_ROUND: usize = 4_000;
-const ROUNDS: usize = 12;
+const REQUESTS_PER_ROUND: usize = 2_000;
+const ROUNDS: usize = 24;
 
 fn throughput() {
     apiary::install_tls();
@@ -347,38 +348,65 @@ fn throughput() {
             })
         };
 
+        // What a caller without apiary's stack writes for the same call: the connector builds
+        // the request from the parameters, reqwest sends it the usual way (URL, then the query
+        // pairs, the key among them), the connector reads the answer. No breaker, no limiter, no
+        // retry, no timeout.
+        let bare_client_round = || {
+            let (bare, base, params) = (bare.clone(), base.clone(), params.clone());
+            round(move || {
+                let (bare, base, params) = (bare.clone(), base.clone(), params.clone());
+                async move {
+                    let ctx = Context { base_url: &base, api_key: Some("bench"), contact_email: None, max_pages: 1, token: None };
+                    let request = connector.start(&ctx, &params).expect("start");
+                    let mut query: Vec<(&str, &str)> = request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    query.extend(request.secrets.iter().map(|(_, k, v)| (k.as_str(), v.as_str())));
+                    let resp = bare.get(&request.url).query(&query).send().await.expect("bare GET");
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.expect("bare body");
+                    let page = connector.read(&ctx, &params, &request, &Response::new(status, &body)).expect("read");
+                    assert_eq!(black_box(page).records.len(), 1);
+                }
+            })
+        };
+
         // Warm up the clients' connection pools.
         stack_round().await;
         bare_round().await;
         bare_read_round().await;
-        let (mut stacked, mut bare_rps, mut read_rps) = (vec![], vec![], vec![]);
-        let (mut vs_bare, mut vs_read, mut read_vs_bare) = (vec![], vec![], vec![]);
+        bare_client_round().await;
+        const ARMS: usize = 4;
+        let mut rps: [Vec<f64>; ARMS] = Default::default();
+        let (mut vs_bare, mut vs_read, mut vs_client, mut read_vs_bare) = (vec![], vec![], vec![], vec![]);
         for i in 0..ROUNDS {
             // Rotate which arm goes first, so that drift in the machine's load hits all alike.
-            let mut r = [0.0; 3];
-            for k in 0..3 {
-                let arm = (i + k) % 3;
+            let mut r = [0.0; ARMS];
+            for k in 0..ARMS {
+                let arm = (i + k) % ARMS;
                 r[arm] = match arm {
                     0 => stack_round().await,
                     1 => bare_round().await,
-                    _ => bare_read_round().await,
+                    2 => bare_read_round().await,
+                    _ => bare_client_round().await,
                 };
             }
-            let [s, b, br] = r;
-            stacked.push(s);
-            bare_rps.push(b);
-            read_rps.push(br);
+            for (all, one) in rps.iter_mut().zip(r) {
+                all.push(one);
+            }
+            let [s, b, br, bc] = r;
             vs_bare.push(s / b);
             vs_read.push(s / br);
+            vs_client.push(s / bc);
             read_vs_bare.push(br / b);
         }
-        let (ms, mb, mr) = (median(stacked.clone()), median(bare_rps.clone()), median(read_rps.clone()));
+        let [ms, mb, mr, mc] = rps.map(median);
         println!(
             "throughput against a local upstream ({CONCURRENCY} concurrent callers, {REQUESTS_PER_ROUND} requests a round, {ROUNDS} rotating rounds):"
         );
         println!("  full stack (Fetcher::fetch: stack + reqwest + connector read)  median {ms:>8.0} req/s");
-        println!("  bare reqwest GET + body + the same connector read              median {mr:>8.0} req/s");
-        println!("  bare reqwest GET + body                                        median {mb:>8.0} req/s");
+        println!("  bare client: connector start + reqwest GET + connector read   median {mc:>8.0} req/s");
+        println!("  bare reqwest GET of a prepared URL + the same connector read   median {mr:>8.0} req/s");
+        println!("  bare reqwest GET of a prepared URL + body                      median {mb:>8.0} req/s");
         let line = |name: &str, num: f64, den: f64, per: &[f64]| {
             println!(
                 "  {name:<38} ratio of medians {:.3}; per-round: median {:.3}, min {:.3}, max {:.3}",
@@ -388,6 +416,7 @@ fn throughput() {
                 quantile(per, 1.0)
             )
         };
+        line("full stack / bare client", ms, mc, &vs_client);
         line("full stack / (bare GET + read)", ms, mr, &vs_read);
         line("full stack / bare GET", ms, mb, &vs_bare);
         line("(bare GET + read) / bare GET", mr, mb, &read_vs_bare);
@@ -424,109 +453,113 @@ const READ_ROUNDS: usize = 12;
 const READS_PER_ROUND: usize = 400;
 const ARXIV_QUERY: &str = "search_query=all:testing&max_results=10";
 
-/// `GET /v1/datasets/arxiv?...` against the API served on 127.0.0.1 by an `App` on a temporary
-/// SQLite database holding one cached dataset (the 10 recorded arXiv records), one request at a
-/// time over a kept-alive connection: fresh with the breaker held closed, stale with it held open
-/// (no refresh is queued then), alternating rounds.
+/// `GET /v1/datasets/arxiv?...` against two `App`s served on 127.0.0.1, each on its own
+/// temporary SQLite database holding the same cached dataset (the 10 recorded arXiv records):
+/// one with the arXiv breaker held closed (fresh reads), one with it held open (stale reads; no
+/// refresh is queued then). Reads alternate between the two request by request, one at a time
+/// over a kept-alive connection each, with the order within each pair swapped every pair, so
+/// that the machine's drift falls on both alike.
 fn stale_read() {
     apiary::install_tls();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let env = [("APIARY_DATABASE_URL".to_string(), format!("sqlite://{}", dir.path().join("apiary.db").display()))];
-        let config = Config::load_with(&[], env).expect("bench config");
-        let app = apiary::app::App::start(config).await.expect("app starts");
-
-        // One cached dataset: the recorded arXiv search, parsed by the connector.
-        let fixtures = std::env::var("APIARY_FIXTURES")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-        let body = std::fs::read(fixtures.join("arxiv/query_search_testing_start0_max10_success.xml")).expect("fixture");
-        let raw: Params = ARXIV_QUERY
-            .split('&')
-            .map(|kv| kv.split_once('=').unwrap())
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let q = apiary::app::Question::new("arxiv", raw).unwrap();
-        let settings = app.config.connector("arxiv").unwrap();
-        let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1, token: None };
-        let request = q.connector.start(&ctx, &q.params).unwrap();
-        let page = q.connector.read(&ctx, &q.params, &request, &Response::new(200, &body)).expect("fixture parses");
-        assert_eq!(page.records.len(), 10);
-        let records = serde_json::value::to_raw_value(&page.records).unwrap();
-        app.store
-            .upsert_dataset("arxiv", &q.key, &q.params_json(), &records, page.records.len(), chrono::Utc::now())
-            .await
-            .unwrap();
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1/datasets/arxiv?{ARXIV_QUERY}", listener.local_addr().unwrap());
-        let router = apiary::api::router(app.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let client = reqwest::Client::new();
-        let stack = app.fetcher.stack("arxiv").unwrap().clone();
-
-        let hold = |state: BreakerState| {
-            let stack = stack.clone();
-            async move {
-                stack.force(None, Some(state)).await;
-                // Let the breaker listener persist the transition, and let the API's view of the
-                // persisted breakers (re-read at most once a second when this process runs no
-                // workers) catch up, before timing.
-                tokio::time::sleep(Duration::from_millis(1100)).await;
-            }
+        let fresh_app = reading_app(BreakerState::Closed).await;
+        let stale_app = reading_app(BreakerState::Open).await;
+        // The API's view of persisted breakers is re-read at most once a second in a process
+        // that runs no workers: let it catch up with the held states before timing.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let read = |client: reqwest::Client, url: String, want_stale: bool| async move {
+            let t = Instant::now();
+            let resp = client.get(&url).send().await.expect("read");
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.expect("read body");
+            let took = t.elapsed().as_nanos() as f64 / 1000.0;
+            assert_eq!(status, 200);
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["stale"], want_stale, "{v}");
+            assert!(v.get("refresh_job").is_none(), "no refresh is queued");
+            took
         };
-        let round = |want_stale: bool| {
-            let (client, url) = (client.clone(), url.clone());
+        let (fresh_client, stale_client) = (reqwest::Client::new(), reqwest::Client::new());
+        let pairs = |n: usize| {
+            let (fresh_client, stale_client) = (fresh_client.clone(), stale_client.clone());
+            let (fresh_url, stale_url) = (fresh_app.1.clone(), stale_app.1.clone());
             async move {
-                let mut lat = Vec::with_capacity(READS_PER_ROUND);
-                for _ in 0..READS_PER_ROUND {
-                    let t = Instant::now();
-                    let resp = client.get(&url).send().await.expect("read");
-                    let status = resp.status().as_u16();
-                    let body = resp.bytes().await.expect("read body");
-                    lat.push(t.elapsed().as_nanos() as f64 / 1000.0);
-                    assert_eq!(status, 200);
-                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    assert_eq!(v["stale"], want_stale, "{v}");
-                    assert!(v.get("refresh_job").is_none(), "no refresh is queued");
+                let (mut fresh, mut stale) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for i in 0..n {
+                    let f = read(fresh_client.clone(), fresh_url.clone(), false);
+                    let s = read(stale_client.clone(), stale_url.clone(), true);
+                    if i % 2 == 0 {
+                        fresh.push(f.await);
+                        stale.push(s.await);
+                    } else {
+                        stale.push(s.await);
+                        fresh.push(f.await);
+                    }
                 }
-                lat
+                (fresh, stale)
             }
         };
 
-        // Warm-up.
-        hold(BreakerState::Closed).await;
-        round(false).await;
-        hold(BreakerState::Open).await;
-        round(true).await;
-        let (mut fresh, mut stale, mut ratios, mut fresh_p90, mut stale_p90) = (vec![], vec![], vec![], vec![], vec![]);
-        for i in 0..READ_ROUNDS {
-            let mut p = [0.0; 2];
-            for k in 0..2 {
-                let open = (i + k) % 2 == 1;
-                hold(if open { BreakerState::Open } else { BreakerState::Closed }).await;
-                let lat = round(open).await;
-                p[open as usize] = quantile(&lat, 0.5);
-                if open { stale_p90.push(quantile(&lat, 0.9)) } else { fresh_p90.push(quantile(&lat, 0.9)) }
-            }
-            fresh.push(p[0]);
-            stale.push(p[1]);
-            ratios.push(p[1] / p[0]);
+        pairs(READS_PER_ROUND).await; // warm-up
+        let (mut all_fresh, mut all_stale, mut ratios) = (vec![], vec![], vec![]);
+        for _ in 0..READ_ROUNDS {
+            let (fresh, stale) = pairs(READS_PER_ROUND).await;
+            ratios.push(quantile(&stale, 0.5) / quantile(&fresh, 0.5));
+            all_fresh.extend(fresh);
+            all_stale.extend(stale);
         }
-        stack.force(None, None).await;
-        let (f, s) = (median(fresh.clone()), median(stale.clone()));
+        let (f, s) = (quantile(&all_fresh, 0.5), quantile(&all_stale, 0.5));
         println!(
-            "cached read GET /v1/datasets/arxiv (10 records, SQLite, over loopback, {READS_PER_ROUND} sequential reads a round, {READ_ROUNDS} alternating rounds), µs:"
+            "cached read GET /v1/datasets/arxiv (10 records, SQLite, over loopback; {READ_ROUNDS} rounds of {READS_PER_ROUND} fresh/stale pairs, alternating), µs:"
         );
-        println!("  fresh, breaker closed          p50 {f:>7.1}   p90 {:>7.1}", median(fresh_p90));
-        println!("  stale, breaker held open       p50 {s:>7.1}   p90 {:>7.1}", median(stale_p90));
+        println!("  fresh, breaker closed          p50 {f:>7.1}   p90 {:>7.1}", quantile(&all_fresh, 0.9));
+        println!("  stale, breaker held open       p50 {s:>7.1}   p90 {:>7.1}", quantile(&all_stale, 0.9));
         println!(
-            "  stale/fresh ratio of median p50s {:.3}; per-round: median {:.3}, min {:.3}, max {:.3}\n",
+            "  stale/fresh ratio of p50s {:.3}; per-round: median {:.3}, min {:.3}, max {:.3}\n",
             s / f,
             median(ratios.clone()),
             quantile(&ratios, 0.0),
             quantile(&ratios, 1.0)
         );
+        drop((fresh_app, stale_app));
     });
+}
+
+/// An `App` with the recorded arXiv search cached and its arXiv breaker held in `state`, its API
+/// served on 127.0.0.1: the app, the dataset's read URL, and the directory holding its database.
+async fn reading_app(state: BreakerState) -> (Arc<apiary::app::App>, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("APIARY_DATABASE_URL".to_string(), format!("sqlite://{}", dir.path().join("apiary.db").display()))];
+    let config = Config::load_with(&[], env).expect("bench config");
+    let app = apiary::app::App::start(config).await.expect("app starts");
+
+    // One cached dataset: the recorded arXiv search, parsed by the connector.
+    let fixtures = std::env::var("APIARY_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    let body = std::fs::read(fixtures.join("arxiv/query_search_testing_start0_max10_success.xml")).expect("fixture");
+    let raw: Params = ARXIV_QUERY
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let q = apiary::app::Question::new("arxiv", raw).unwrap();
+    let settings = app.config.connector("arxiv").unwrap();
+    let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1, token: None };
+    let request = q.connector.start(&ctx, &q.params).unwrap();
+    let page = q.connector.read(&ctx, &q.params, &request, &Response::new(200, &body)).expect("fixture parses");
+    assert_eq!(page.records.len(), 10);
+    let records = serde_json::value::to_raw_value(&page.records).unwrap();
+    app.store
+        .upsert_dataset("arxiv", &q.key, &q.params_json(), &records, page.records.len(), chrono::Utc::now())
+        .await
+        .unwrap();
+    app.fetcher.stack("arxiv").unwrap().force(None, Some(state)).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/datasets/arxiv?{ARXIV_QUERY}", listener.local_addr().unwrap());
+    let router = apiary::api::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (app, url, dir)
 }

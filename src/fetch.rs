@@ -2,6 +2,7 @@
 //! connector's shared resilience stack. Records are returned only when the whole chain
 //! succeeded, so a half-finished multi-page fetch never reaches the cache.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use apiary_connectors::request::SecretPlace;
 use apiary_connectors::{Connector, ConnectorError, Context, ErrorClass, Method, Params, Record, Request, Response};
 use axum::body::Bytes;
+use reqwest::header::HeaderMap;
 
 use crate::config::{Config, ConnectorSettings};
 use crate::resilience::{CallError, Fleet, Stack};
@@ -63,9 +65,9 @@ impl Fetcher {
             .get(id)
             .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
         let mut ctx = self.context(settings);
-        let token = self.token(connector, stack, &ctx, settings.breaker.timeout).await?;
+        let token = self.token(connector, stack, &ctx).await?;
         ctx.token = token.as_deref();
-        let result = self.chain(connector, stack, &ctx, params, settings.max_pages, settings.breaker.timeout).await;
+        let result = self.chain(connector, stack, &ctx, params, settings.max_pages).await;
         if let Err(CallError::Failed(e)) = &result
             && e.class == ErrorClass::Auth
             && token.is_some()
@@ -102,7 +104,6 @@ impl Fetcher {
         connector: &dyn Connector,
         stack: &Stack,
         ctx: &Context<'_>,
-        timeout: Duration,
     ) -> Result<Option<String>, CallError> {
         let Some(request) = connector.token_request(ctx) else { return Ok(None) };
         let request = request.map_err(CallError::Failed)?;
@@ -115,9 +116,8 @@ impl Fetcher {
         tracing::info!(connector = id, "obtaining an access token");
         let (token, lifetime) = stack
             .call(request.step, || async {
-                let (status, headers, body) = self.send(&request, timeout).await?;
-                let response = Response { status, headers, body: &body };
-                connector.read_token(&response).map_err(|e| scrub(e, ctx.api_key))
+                let (status, headers, body) = self.send(&request).await?;
+                connector.read_token(&response(status, &headers, &body)).map_err(|e| scrub(e, ctx.api_key))
             })
             .await?;
         // Renew a minute early so that a token never expires mid-fetch.
@@ -133,7 +133,6 @@ impl Fetcher {
         ctx: &Context<'_>,
         params: &Params,
         max_pages: u32,
-        timeout: Duration,
     ) -> Result<Vec<Record>, CallError> {
         let id = connector.id();
         let mut request = connector.start(ctx, params).map_err(CallError::Failed)?;
@@ -142,12 +141,18 @@ impl Fetcher {
             tracing::debug!(connector = id, request = %request, "calling upstream");
             let page = stack
                 .call(request.step, || async {
-                    let (status, headers, body) = self.send(&request, timeout).await?;
-                    let response = Response { status, headers, body: &body };
-                    connector.read(ctx, params, &request, &response).map_err(|e| scrub(e, ctx.api_key))
+                    let (status, headers, body) = self.send(&request).await?;
+                    connector
+                        .read(ctx, params, &request, &response(status, &headers, &body))
+                        .map_err(|e| scrub(e, ctx.api_key))
                 })
                 .await?;
-            records.extend(page.records);
+            // A single page's records are the result as they are; later pages are appended.
+            if records.is_empty() {
+                records = page.records;
+            } else {
+                records.extend(page.records);
+            }
             match page.next {
                 Some(next) if next.index < max_pages => request = next,
                 _ => return Ok(records),
@@ -155,24 +160,18 @@ impl Fetcher {
         }
     }
 
-    async fn send(
-        &self,
-        req: &Request,
-        timeout: Duration,
-    ) -> Result<(u16, Vec<(String, String)>, Bytes), ConnectorError> {
+    /// Send one request. No timer of its own: every call runs inside its stack's call timeout,
+    /// which covers the whole exchange, body included.
+    async fn send(&self, req: &Request) -> Result<(u16, HeaderMap, Bytes), ConnectorError> {
+        let url = url(req)?;
         let mut builder = match req.method {
-            Method::Get => self.client.get(&req.url),
-            Method::Post => self.client.post(&req.url),
+            Method::Get => self.client.get(url),
+            Method::Post => self.client.post(url),
         };
-        let mut query: Vec<(&str, &str)> = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         for (place, name, value) in &req.secrets {
-            match place {
-                SecretPlace::Query => query.push((name, value)),
-                SecretPlace::Header => builder = builder.header(name.as_str(), value.as_str()),
+            if *place == SecretPlace::Header {
+                builder = builder.header(name.as_str(), value.as_str());
             }
-        }
-        if !query.is_empty() {
-            builder = builder.query(&query);
         }
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -180,12 +179,9 @@ impl Fetcher {
         if !req.form.is_empty() {
             builder = builder.form(&req.form);
         }
-        let response = builder.timeout(timeout).send().await.map_err(transport_error)?;
+        let mut response = builder.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let mut headers = Vec::with_capacity(response.headers().len());
-        headers.extend(
-            response.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))),
-        );
+        let headers = std::mem::take(response.headers_mut());
         let body = match response.content_length() {
             // A declared length: refuse an oversized body unread, else take it in one piece
             // (hyper reads no more than the declared length, so the bound holds).
@@ -194,7 +190,6 @@ impl Fetcher {
             // No length (chunked, or until close): collect chunk by chunk, counting.
             None => {
                 let mut body = Vec::new();
-                let mut response = response;
                 while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
                     if body.len() + chunk.len() > MAX_BODY {
                         return Err(too_large());
@@ -206,6 +201,27 @@ impl Fetcher {
         };
         Ok((status, headers, body))
     }
+}
+
+/// The request's URL with its query, secrets included, parsed once.
+fn url(req: &Request) -> Result<reqwest::Url, ConnectorError> {
+    let query = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let secrets = req.secrets.iter().filter(|(place, ..)| *place == SecretPlace::Query);
+    let mut query = query.chain(secrets.map(|(_, k, v)| (k.as_str(), v.as_str()))).peekable();
+    // No query, no `?`; the error names no URL (its query may hold a key).
+    match query.peek() {
+        Some(_) => reqwest::Url::parse_with_params(&req.url, query),
+        None => reqwest::Url::parse(&req.url),
+    }
+    .map_err(|e| ConnectorError::config(format!("not a valid upstream URL ({e})")))
+}
+
+/// What a connector reads of an answer: the headers are borrowed, not copied.
+fn response<'a>(status: u16, headers: &'a HeaderMap, body: &'a [u8]) -> Response<'a> {
+    let mut pairs = Vec::with_capacity(headers.len());
+    pairs
+        .extend(headers.iter().filter_map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.to_str().ok()?)))));
+    Response { status, headers: pairs, body }
 }
 
 fn too_large() -> ConnectorError {
@@ -247,6 +263,20 @@ fn transport_error(e: reqwest::Error) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_carries_the_query_then_query_secrets_and_no_stray_question_mark() {
+        let req = Request::get("https://api.example.org/query")
+            .query("symbol", "BRK.B & co")
+            .secret_query("apikey", "sk-1")
+            .secret_header("x-api-key", "sk-2");
+        assert_eq!(url(&req).unwrap().as_str(), "https://api.example.org/query?symbol=BRK.B+%26+co&apikey=sk-1");
+        let bare = Request::get("https://data.sec.gov/submissions/CIK0000320193.json");
+        assert_eq!(url(&bare).unwrap().as_str(), "https://data.sec.gov/submissions/CIK0000320193.json");
+        let broken = Request::get("not a url sk-1").secret_query("apikey", "sk-1");
+        let e = url(&broken).unwrap_err();
+        assert!(!e.message.contains("sk-1"), "{}", e.message);
+    }
 
     #[test]
     fn a_key_quoted_back_by_the_upstream_is_scrubbed() {

@@ -6,6 +6,7 @@
 //! Metrics are Prometheus text at `/metrics`.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -38,7 +39,14 @@ pub fn init_logs(format: LogFormat) {
     };
 }
 
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder, installed on first use.
+///
+/// A recorder built this way keeps every histogram sample until it is rendered; a process that
+/// is never scraped (a worker without `/metrics` traffic) would grow without bound. A small
+/// thread therefore folds the samples into their buckets every few seconds.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -51,6 +59,16 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let _ = metrics::set_global_recorder(recorder);
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no metrics upkeep thread: histogram samples are kept until scraped");
+        }
         handle
     })
 }

@@ -3,6 +3,7 @@
 //! Secrets (API keys) travel in their own field so that the request's `Display` — the form that
 //! reaches logs, job errors and metrics — can never show them.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -171,8 +172,8 @@ impl fmt::Debug for Request {
 #[derive(Debug, Clone)]
 pub struct Response<'a> {
     pub status: u16,
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
+    /// Header names in lower case; borrowed from the HTTP client's header map where it can be.
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub body: &'a [u8],
 }
 
@@ -181,11 +182,11 @@ impl<'a> Response<'a> {
         Response { status, headers: Vec::new(), body }
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers.push((Cow::Owned(name.to_ascii_lowercase()), Cow::Owned(value.to_owned())));
         self
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
