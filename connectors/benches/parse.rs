@@ -1,10 +1,16 @@
 //! Parse throughput per connector, on its largest recorded success body (figures in BENCHMARKS.md).
 //!
 //! For each connector: the typed path (`Connector::read` at HTTP 200: classification and parsing
-//! into normalised records) beside an untyped read of the same bytes — `serde_json::from_slice`
-//! into a `serde_json::Value` for JSON bodies, or a quick-xml `Reader` loop over every event for
-//! XML bodies. The two alternate within each round; each sample times enough iterations to last
-//! about 20 ms; the figure is the median over the rounds, in MB/s (10^6 bytes per second).
+//! into normalised records) beside untyped reads of the same bytes. For JSON bodies that is
+//! `serde_json::from_slice` into a `serde_json::Value`. For XML bodies there are two: a generic
+//! element tree built with quick-xml (the XML analogue of a `serde_json::Value`: each element with
+//! its owned name, its attributes as owned key and unescaped value, its children and its unescaped
+//! text, whitespace-only runs between tags dropped), and a bare quick-xml `Reader` loop over every
+//! event that builds nothing — a stricter bar than the tree. The readers take turns within each
+//! round, which one goes first rotating; each sample times enough iterations to last about 20 ms;
+//! the figure is the median over the rounds, in MB/s (10^6 bytes per second). For JSON rows the
+//! tree columns hold the `serde_json::Value` figure (that value is the tree) and the event-loop
+//! columns show "—".
 //!
 //! The body is the connector's largest `*success*` fixture that its typed path turns into at least
 //! one record with the parameters below (Polygon's largest success fixture is a reference-tickers
@@ -15,11 +21,15 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use apiary_connectors::{Connector, Params, Request, Response};
 use common::{ctx, fixtures_dir, params};
+use quick_xml::XmlVersion;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
 
 /// Alternating rounds; the median of each side is reported.
 const ROUNDS: usize = 11;
@@ -104,18 +114,19 @@ fn typed(c: &dyn Connector, case: &Case) -> usize {
     black_box(page).records.len()
 }
 
-fn untyped_json(body: &[u8]) -> usize {
+fn json_value(body: &[u8]) -> usize {
     let v: serde_json::Value = serde_json::from_slice(black_box(body)).expect("JSON");
     usize::from(black_box(v).is_object())
 }
 
-fn untyped_xml(body: &[u8]) -> usize {
+/// The bare event loop: every quick-xml event read, nothing built.
+fn xml_events(body: &[u8]) -> usize {
     let mut reader = quick_xml::Reader::from_reader(black_box(body));
     let mut buf = Vec::new();
     let mut events = 0;
     loop {
         match reader.read_event_into(&mut buf).expect("XML") {
-            quick_xml::events::Event::Eof => break,
+            Event::Eof => break,
             e => {
                 black_box(&e);
                 events += 1;
@@ -124,6 +135,79 @@ fn untyped_xml(body: &[u8]) -> usize {
         buf.clear();
     }
     events
+}
+
+/// An XML element with everything owned and nothing typed: the analogue of `serde_json::Value`.
+#[expect(dead_code, reason = "built to be measured, never read")]
+struct Element {
+    name: String,
+    /// Qualified key and unescaped (normalised) value, in document order.
+    attributes: Vec<(String, String)>,
+    children: Vec<Element>,
+    /// The element's own text, unescaped, runs joined.
+    text: String,
+}
+
+impl Element {
+    fn new(start: &BytesStart<'_>) -> Element {
+        let attributes = start
+            .attributes()
+            .map(|a| {
+                let a = a.expect("attribute");
+                let value = a.normalized_value(XmlVersion::Implicit1_0).expect("attribute value");
+                (a.key.as_ref().to_owned(), value.into_owned())
+            })
+            .collect();
+        Element { name: start.name().as_ref().to_owned(), attributes, children: Vec::new(), text: String::new() }
+    }
+}
+
+/// The whole body as an element tree. Text runs (text, CDATA and references between two tags)
+/// that are only whitespace are dropped, as generic XML trees do by default.
+fn xml_tree(body: &[u8]) -> usize {
+    let mut reader = quick_xml::Reader::from_reader(black_box(body));
+    let mut open: Vec<Element> = Vec::new();
+    let mut root = None;
+    let mut run = String::new();
+    loop {
+        let event = reader.read_event().expect("XML");
+        let piece = match &event {
+            Event::Text(t) => Some(t.xml10_content()),
+            Event::CData(t) => Some(t.xml10_content()),
+            Event::GeneralRef(r) => Some(match r.resolve_char_ref().expect("character reference") {
+                Some(c) => Cow::Owned(c.to_string()),
+                None => Cow::Borrowed(resolve_predefined_entity(r.as_ref()).expect("known entity")),
+            }),
+            _ => None,
+        };
+        if let Some(piece) = piece {
+            run.push_str(&piece);
+            continue;
+        }
+        if !matches!(event, Event::Comment(_) | Event::PI(_)) {
+            if let Some(parent) = open.last_mut()
+                && !run.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                parent.text.push_str(&run);
+            }
+            run.clear();
+        }
+        let done = match event {
+            Event::Start(s) => {
+                open.push(Element::new(&s));
+                continue;
+            }
+            Event::Empty(s) => Element::new(&s),
+            Event::End(_) => open.pop().expect("balanced tags"),
+            Event::Eof => break,
+            _ => continue,
+        };
+        match open.last_mut() {
+            Some(parent) => parent.children.push(done),
+            None => root = Some(done),
+        }
+    }
+    usize::from(black_box(root).is_some())
 }
 
 /// MB/s of `f` over `bytes`-sized inputs, timing enough iterations to fill one sample.
@@ -163,38 +247,45 @@ fn main() {
     println!("Connector parse throughput: median of {ROUNDS} alternating rounds, ~{} ms a sample", SAMPLE.as_millis());
     println!();
     println!(
-        "| connector | fixture | bytes | records | typed `read()` MB/s | untyped MB/s | untyped reader | typed/untyped |"
+        "| connector | fixture | bytes | records | typed `read()` MB/s | untyped tree MB/s | tree reader | tree ratio \
+         | event loop MB/s | event-loop ratio |"
     );
-    println!("|---|---|---:|---:|---:|---:|---|---:|");
+    println!("|---|---|---:|---:|---:|---:|---|---:|---:|---:|");
     for &c in apiary_connectors::all() {
         if filter.as_deref().is_some_and(|f| !c.id().contains(f)) {
             continue;
         }
         let case = case(c);
         let mut typed_f = || typed(c, &case);
-        let mut untyped_f = || if case.xml { untyped_xml(&case.body) } else { untyped_json(&case.body) };
-        let typed_iters = calibrate(&mut typed_f);
-        let untyped_iters = calibrate(&mut untyped_f);
-        let (mut t, mut u) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+        let mut tree_f = || if case.xml { xml_tree(&case.body) } else { json_value(&case.body) };
+        let mut events_f = || xml_events(&case.body);
+        let mut sides: Vec<&mut dyn FnMut() -> usize> = vec![&mut typed_f, &mut tree_f];
+        if case.xml {
+            sides.push(&mut events_f);
+        }
+        let iters: Vec<u64> = sides.iter_mut().map(|f| calibrate(&mut **f)).collect();
+        let mut figures: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); sides.len()];
         for round in 0..ROUNDS {
-            // Alternate which side goes first, so neither always runs on a warmer cache.
-            if round % 2 == 0 {
-                t.push(sample(case.body.len(), typed_iters, &mut typed_f));
-                u.push(sample(case.body.len(), untyped_iters, &mut untyped_f));
-            } else {
-                u.push(sample(case.body.len(), untyped_iters, &mut untyped_f));
-                t.push(sample(case.body.len(), typed_iters, &mut typed_f));
+            // Rotate which side goes first, so none always runs on a warmer cache.
+            for k in 0..sides.len() {
+                let i = (round + k) % sides.len();
+                figures[i].push(sample(case.body.len(), iters[i], &mut *sides[i]));
             }
         }
-        let (t, u) = (median(t), median(u));
-        let reader = if case.xml { "quick-xml events" } else { "serde_json Value" };
+        let m: Vec<f64> = figures.into_iter().map(median).collect();
+        let (t, tree) = (m[0], m[1]);
+        let reader = if case.xml { "quick-xml element tree" } else { "serde_json Value" };
+        let events = match m.get(2) {
+            Some(e) => format!("{e:.1} | {:.2}", t / e),
+            None => "— | —".to_owned(),
+        };
         println!(
-            "| {} | `{}` | {} | {} | {t:.1} | {u:.1} | {reader} | {:.2} |",
+            "| {} | `{}` | {} | {} | {t:.1} | {tree:.1} | {reader} | {:.2} | {events} |",
             case.id,
             case.file,
             case.body.len(),
             case.records,
-            t / u
+            t / tree
         );
     }
 }

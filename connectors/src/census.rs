@@ -25,23 +25,26 @@
 //! (auth). Some empty results come back as 204 No Content or an empty body: a success with no
 //! records. Truncated or unparseable success bodies are transient.
 //!
-//! Parsing: the table is read straight into rows of cells borrowed from the body (with the
-//! lenient readers of `crate::json`), not into a `serde_json::Value`.
+//! Parsing: never into a `serde_json::Value`. A table of strings and `null`s without escapes
+//! (what the Census sends) is read by a small scanner of its own (`json::PlainTable`); any other
+//! body with serde and the lenient readers of `crate::json`, where a table of the wrong shape is
+//! still read to its end, so that a body that is not JSON at all fails as such whatever its shape.
+//! Either way the header is read first, into the columns every row shares (names, which key the
+//! row, which turn numeric), then each row into one table of values the rows share: a [`Row`]
+//! owns its id and its place in that table, not a map of its own.
 //!
 //! [`Row`]: crate::record::Row
-
-use std::collections::BTreeMap;
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use crate::json::{self, List};
+use crate::json::{self, PlainCell, PlainTable, Skip};
 use crate::params::{Param, ParamError, Params};
-use crate::record::{Record, Row};
+use crate::record::{Record, Row, Table};
 use crate::text::{clean, snippet};
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
@@ -137,12 +140,14 @@ impl Connector for Census {
         if resp.status == 204 || resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Page::last(Vec::new()));
         }
-        let table: List<List<Cell>> = match json::parse(resp.body) {
-            Ok(v) => v,
-            Err(_) if is_refusal(&resp.text()) => return Err(failure(resp)),
-            Err(e) => return Err(ConnectorError::transient(format!("unreadable Census JSON: {e}"))),
-        };
-        rows(p, table).map(Page::last)
+        if let Some(records) = plain(p, resp.body) {
+            return Ok(Page::last(records));
+        }
+        match json::parse_seed(resp.body, Body { p, len: resp.body.len() }) {
+            Ok(rows) => rows.map(Page::last),
+            Err(_) if is_refusal(&resp.text()) => Err(failure(resp)),
+            Err(e) => Err(ConnectorError::transient(format!("unreadable Census JSON: {e}"))),
+        }
     }
 }
 
@@ -193,18 +198,14 @@ impl<'de> Deserialize<'de> for Cell<'de> {
 }
 
 impl Cell<'_> {
-    fn as_str(&self) -> Option<&str> {
+    /// Add the cell to the row being read; numeric text becomes a number when `numeric` says so.
+    fn add_to(self, table: &mut Table, numeric: bool) {
         match self {
-            Cell::Text(s) => Some(s),
-            Cell::Other(_) => None,
-        }
-    }
-
-    /// The cell as a record value.
-    fn to_value(&self) -> Value {
-        match self {
-            Cell::Text(s) => Value::String(s.clone().into_owned()),
-            Cell::Other(v) => v.clone(),
+            Cell::Text(s) => match numeric.then(|| numeric_value(&s)).flatten() {
+                Some(n) => table.push_json(Value::Number(n)),
+                None => table.push_text(&s),
+            },
+            Cell::Other(v) => table.push_json(v),
         }
     }
 
@@ -218,98 +219,333 @@ impl Cell<'_> {
     }
 }
 
-/// The table as rows keyed by geography.
-fn rows(p: &Params, table: List<List<Cell>>) -> Result<Vec<Record>, ConnectorError> {
-    let shape = |what: &str| ConnectorError::transient(format!("unexpected Census body: {what}"));
-    let table = table.0.ok_or_else(|| shape("not an array of rows"))?;
-    let Some((header, data)) = table.split_first() else { return Ok(Vec::new()) };
-    let header: Vec<&str> = header
-        .0
-        .as_ref()
-        .ok_or_else(|| shape("header is not an array"))?
-        .iter()
-        .map(|h| h.as_str().ok_or_else(|| shape("header name is not a string")))
-        .collect::<Result<_, _>>()?;
-    let keys = key_columns(p, &header);
-    // Per column: whether it keys the row, and whether numeric text becomes a number.
-    let columns: Vec<(bool, bool)> = header
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let is_key = keys.contains(&i);
-            (is_key, !is_key && !is_text_column(name))
-        })
-        .collect();
-    let mut records = Vec::with_capacity(data.len());
-    for (n, row) in data.iter().enumerate() {
-        let cells = row.0.as_ref().ok_or_else(|| shape("row is not an array"))?;
-        if cells.len() != header.len() {
-            return Err(shape(&format!("row {} has {} values for {} columns", n + 1, cells.len(), header.len())));
+/// What is wrong with the shape of a table.
+fn shape(what: &str) -> ConnectorError {
+    ConnectorError::transient(format!("unexpected Census body: {what}"))
+}
+
+/// Visitor methods for every kind of value but an array: the value is read to its end and the
+/// shape error `$what` returned.
+macro_rules! not_an_array {
+    ($de:lifetime, $what:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Err($what))
         }
-        let mut values = BTreeMap::new();
-        let mut id = String::new();
-        for ((name, cell), (is_key, numeric_ok)) in header.iter().zip(cells).zip(&columns) {
-            if *is_key {
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Err($what))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Err($what))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Err($what))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Err($what))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Err($what))
+        }
+        fn visit_map<A: MapAccess<$de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<Skip, Skip>()?.is_some() {}
+            Ok(Err($what))
+        }
+    };
+}
+
+/// The table read without serde, when the body is a plain table of strings and `null`s whose
+/// header is all names and whose rows are all the header's width (the Census's own answers);
+/// `None` for anything else, which the general reading then reads from the start.
+fn plain(p: &Params, body: &[u8]) -> Option<Vec<Record>> {
+    let mut t = PlainTable::new(body)?;
+    if !t.next_row()? {
+        return Some(Vec::new());
+    }
+    let mut header = HeaderReader::new(p);
+    loop {
+        match t.next_cell()? {
+            PlainCell::Str(name) => header.cell(Cell::Text(Cow::Borrowed(name))),
+            PlainCell::Null => return None,
+            PlainCell::End => break,
+        }
+    }
+    let (names, columns) = header.finish().ok()?;
+    let mut rows = Rows::new(names, body.len());
+    while t.next_row()? {
+        let mut row = rows.row(&columns);
+        loop {
+            match t.next_cell()? {
+                PlainCell::Str(s) => row.cell(Cell::Text(Cow::Borrowed(s))),
+                PlainCell::Null => row.cell(Cell::Other(Value::Null)),
+                PlainCell::End => break,
+            }
+        }
+        row.finish().ok()?;
+    }
+    Some(rows.records())
+}
+
+/// The whole body, read with serde: an array whose first row is the header.
+struct Body<'p> {
+    p: &'p Params,
+    /// The body's length, which bounds what the table holds.
+    len: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Result<Vec<Record>, ConnectorError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Result<Vec<Record>, ConnectorError>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    not_an_array!('de, shape("not an array of rows"));
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (names, columns) = match seq.next_element_seed(Header { p: self.p })? {
+            None => return Ok(Ok(Vec::new())),
+            Some(Ok(header)) => header,
+            Some(Err(what)) => return skip_rest(seq, shape(what)),
+        };
+        let mut rows = Rows::new(names, self.len);
+        while let Some(row) = seq.next_element_seed(RowSeed(rows.row(&columns)))? {
+            if let Err(e) = row {
+                return skip_rest(seq, e);
+            }
+        }
+        Ok(Ok(rows.records()))
+    }
+}
+
+/// Read the rest of the table (it must still be JSON) and fail with `e`.
+fn skip_rest<'de, A: SeqAccess<'de>, T>(mut seq: A, e: ConnectorError) -> Result<Result<T, ConnectorError>, A::Error> {
+    while seq.next_element::<Skip>()?.is_some() {}
+    Ok(Err(e))
+}
+
+/// How a row reads one column of the table.
+struct Column {
+    /// The column's place among the table's names; `None` for a later column of a name already
+    /// seen (read and ignored).
+    slot: Option<usize>,
+    /// Whether the column keys the row (geography, or `time`).
+    key: bool,
+    /// Whether numeric text becomes a number.
+    numeric: bool,
+}
+
+/// The header row, cell by cell: the distinct names, and how each column is read.
+struct HeaderReader<'p> {
+    keys: KeyRule<'p>,
+    names: Vec<Box<str>>,
+    columns: Vec<Column>,
+    all_text: bool,
+}
+
+impl<'p> HeaderReader<'p> {
+    fn new(p: &'p Params) -> Self {
+        HeaderReader { keys: KeyRule::new(p), names: Vec::new(), columns: Vec::new(), all_text: true }
+    }
+
+    fn cell(&mut self, cell: Cell) {
+        let Cell::Text(name) = cell else {
+            self.all_text = false;
+            return;
+        };
+        if !self.all_text || self.names.iter().any(|n| **n == *name) {
+            self.columns.push(Column { slot: None, key: false, numeric: false });
+            return;
+        }
+        let key = self.keys.is_key(&name);
+        self.columns.push(Column { slot: Some(self.names.len()), key, numeric: !key && !is_text_column(&name) });
+        self.names.push(Box::from(&*name));
+    }
+
+    fn finish(self) -> Result<(Vec<Box<str>>, Vec<Column>), &'static str> {
+        if self.all_text { Ok((self.names, self.columns)) } else { Err("header name is not a string") }
+    }
+}
+
+/// The header row, read with serde.
+struct Header<'p> {
+    p: &'p Params,
+}
+
+impl<'de> DeserializeSeed<'de> for Header<'_> {
+    type Value = Result<(Vec<Box<str>>, Vec<Column>), &'static str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Header<'_> {
+    type Value = Result<(Vec<Box<str>>, Vec<Column>), &'static str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    not_an_array!('de, "header is not an array");
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut header = HeaderReader::new(self.p);
+        while let Some(cell) = seq.next_element::<Cell>()? {
+            header.cell(cell);
+        }
+        Ok(header.finish())
+    }
+}
+
+/// The data rows read so far: their values in one table, and their ids.
+struct Rows {
+    table: Table,
+    ids: Vec<String>,
+    /// Each id is built here and copied out at its final length.
+    id: String,
+}
+
+impl Rows {
+    /// Rows of columns `names`, from a body of `len` bytes.
+    fn new(names: Vec<Box<str>>, len: usize) -> Self {
+        // Every cell takes at least two bytes of the body, and no text is longer than the body.
+        let cells = names.len().saturating_mul(16).min(len / 2);
+        let rows = cells.checked_div(names.len()).unwrap_or(0);
+        Rows { table: Table::new(names, cells, len), ids: Vec::with_capacity(rows), id: String::with_capacity(64) }
+    }
+
+    /// Start reading the next row.
+    fn row<'r>(&'r mut self, columns: &'r [Column]) -> RowReader<'r> {
+        self.id.clear();
+        RowReader { columns, rows: self, len: 0 }
+    }
+
+    fn records(self) -> Vec<Record> {
+        let rows = self.table.rows(self.ids.len()).zip(self.ids);
+        rows.map(|(values, id)| Record::Row(Row { source: "census".into(), id, values })).collect()
+    }
+}
+
+/// One data row, cell by cell.
+struct RowReader<'r> {
+    columns: &'r [Column],
+    rows: &'r mut Rows,
+    /// Cells read.
+    len: usize,
+}
+
+impl RowReader<'_> {
+    /// Whether the row has room for another cell (the rest only count).
+    fn wants(&self) -> bool {
+        self.len < self.columns.len()
+    }
+
+    fn cell(&mut self, cell: Cell) {
+        let Rows { table, id, .. } = &mut *self.rows;
+        if let Some(Column { slot: Some(slot), key, numeric }) = self.columns.get(self.len) {
+            if *key {
                 if !id.is_empty() {
                     id.push(',');
                 }
-                id.push_str(name);
+                id.push_str(table.name(*slot).unwrap_or_default());
                 id.push('=');
-                cell.push_text(&mut id);
+                cell.push_text(id);
             }
-            if values.contains_key(*name) {
-                continue;
-            }
-            let value = match cell {
-                Cell::Text(s) if *numeric_ok => numeric(s).map_or_else(|| cell.to_value(), Value::Number),
-                _ => cell.to_value(),
-            };
-            values.insert((*name).to_owned(), value);
+            cell.add_to(table, *numeric);
         }
-        let id = if id.is_empty() { format!("row={}", n + 1) } else { id };
-        records.push(Record::Row(Row { source: "census".into(), id, values }));
+        self.len += 1;
     }
-    Ok(records)
+
+    /// The row complete: its id recorded, or what is wrong with its width.
+    fn finish(self) -> Result<(), ConnectorError> {
+        let (n, len, width) = (self.rows.ids.len() + 1, self.len, self.columns.len());
+        if len != width {
+            return Err(shape(&format!("row {n} has {len} values for {width} columns")));
+        }
+        let id = match self.rows.id.as_str() {
+            "" => format!("row={n}"),
+            id => id.to_owned(),
+        };
+        self.rows.ids.push(id);
+        Ok(())
+    }
 }
 
-/// Columns that key a row: geography columns, and `time` for time series, in header order.
+/// A data row, read with serde.
+struct RowSeed<'r>(RowReader<'r>);
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Result<(), ConnectorError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = Result<(), ConnectorError>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    not_an_array!('de, shape("row is not an array"));
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut row = self.0;
+        loop {
+            if row.wants() {
+                match seq.next_element::<Cell>()? {
+                    Some(cell) => row.cell(cell),
+                    None => break,
+                }
+            } else if seq.next_element::<Skip>()?.is_some() {
+                row.len += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(row.finish())
+    }
+}
+
+/// Which columns key a row: geography columns, and `time` for time series.
 ///
 /// Geography columns are the ones the `for`/`in` clauses name, plus any lower-case column that is
 /// not a requested variable (the Census names geographies in lower case — `state`,
 /// `county subdivision` — and variables in upper case, and appends enclosing geographies such as
 /// `state` even when `in` is not given).
-fn key_columns(p: &Params, header: &[&str]) -> Vec<usize> {
-    let requested: Vec<&str> = p.get("get").map(|g| g.split(',').collect()).unwrap_or_default();
-    let clauses = [p.get("for"), p.get("in")];
-    let named: Vec<&str> = clauses.iter().flatten().flat_map(|c| clause_names(c)).collect();
-    let mut seen: Vec<&str> = Vec::new();
-    let mut keys = Vec::new();
-    for (i, name) in header.iter().enumerate() {
-        let lower = !name.chars().any(|c| c.is_ascii_uppercase()) && name.chars().any(|c| c.is_ascii_alphabetic());
-        let geo = named.contains(name) || (lower && !requested.contains(name));
-        if (geo || *name == "time") && !seen.contains(name) {
-            seen.push(name);
-            keys.push(i);
-        }
+struct KeyRule<'p> {
+    requested: &'p str,
+    clauses: [&'p str; 2],
+}
+
+impl<'p> KeyRule<'p> {
+    fn new(p: &'p Params) -> Self {
+        let get = |name: &str| p.get(name).map_or("", String::as_str);
+        KeyRule { requested: get("get"), clauses: [get("for"), get("in")] }
     }
-    keys
+
+    fn is_key(&self, name: &str) -> bool {
+        let lower = !name.bytes().any(|b| b.is_ascii_uppercase()) && name.bytes().any(|b| b.is_ascii_alphabetic());
+        name == "time"
+            || (lower && !self.requested.split(',').any(|v| v == name))
+            || self.clauses.iter().any(|c| clause_names(c).any(|n| n == name))
+    }
 }
 
 /// The geography names of a `for`/`in` clause: `state:06 county:037` → `state`, `county`.
 /// Names may contain spaces (`county subdivision:*`), so split on the values, not on spaces.
-fn clause_names(clause: &str) -> Vec<&str> {
-    let mut names = Vec::new();
+fn clause_names(clause: &str) -> impl Iterator<Item = &str> {
     let mut rest = clause;
-    while let Some(colon) = rest.find(':') {
-        let name = rest.get(..colon).unwrap_or_default().trim();
-        if !name.is_empty() {
-            names.push(name);
+    std::iter::from_fn(move || {
+        while let Some(colon) = rest.find(':') {
+            let name = rest.get(..colon).unwrap_or_default().trim();
+            let after = rest.get(colon + 1..).unwrap_or_default();
+            // The value runs to the next space; the next name starts after it.
+            rest = after.find(' ').and_then(|sp| after.get(sp + 1..)).unwrap_or_default();
+            if !name.is_empty() {
+                return Some(name);
+            }
         }
-        let after = rest.get(colon + 1..).unwrap_or_default();
-        // The value runs to the next space; the next name starts after it.
-        rest = after.find(' ').and_then(|sp| after.get(sp + 1..)).unwrap_or_default();
-    }
-    names
+        None
+    })
 }
 
 /// Columns of labels and codes that must stay strings even when they look numeric.
@@ -322,7 +558,12 @@ fn is_text_column(name: &str) -> bool {
 
 /// A plain numeric string as a JSON number (integers stay integers); codes with leading zeros
 /// (`007`) and anything else stay strings.
-fn numeric(s: &str) -> Option<Number> {
+fn numeric_value(s: &str) -> Option<Number> {
+    // The common case, a count or an amount: digits only, no leading zero, within `i64`.
+    let b = s.as_bytes();
+    if (1..=18).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && (b.len() == 1 || b.first() != Some(&b'0')) {
+        return Some(Number::from(b.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))));
+    }
     let t = s.trim();
     let digits = t.strip_prefix('-').unwrap_or(t);
     let mut chars = digits.chars();

@@ -19,6 +19,7 @@ pub mod params;
 pub mod record;
 pub mod request;
 pub mod text;
+pub(crate) mod xml_scan;
 
 pub mod alpha_vantage;
 pub mod arxiv;

@@ -18,12 +18,17 @@
 //! (`… [+N chars]`), so the summary is the `description`. `sources` cannot be mixed with
 //! `country`/`category`; those two only apply to top-headlines, `from`/`to`/`language` only to
 //! everything. A plain `User-Agent: apiary/0.1` is always sent.
+//!
+//! Parsing: bodies are read into derived structs, as strictly as a `String` field would be read
+//! (a field of the wrong type makes the body unreadable), but with their strings borrowed from
+//! the body where they have no escapes, so that only the strings a record keeps are built.
 
 use serde::Deserialize;
 
+use crate::json::{StrictStr, clean};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{Article, Record};
-use crate::text::{clean, clean_opt, snippet, timestamp};
+use crate::text::{snippet, timestamp};
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// Most articles NewsAPI serves per page.
@@ -145,8 +150,8 @@ impl Connector for NewsApi {
             }
             Err(_) => return Err(resp.status_error()),
         };
-        if body.status.as_deref() == Some("error") || body.code.is_some() {
-            if req.index > 0 && body.code.as_deref() == Some("maximumResultsReached") {
+        if text(&body.status) == Some("error") || body.code.is_some() {
+            if req.index > 0 && text(&body.code) == Some("maximumResultsReached") {
                 return Ok(Page::last(Vec::new()));
             }
             return Err(classify(resp, &body));
@@ -194,8 +199,8 @@ fn page_request(ctx: &Context, p: &Params, page: u64) -> Request {
 
 /// The class of a `{"status":"error"}` body, by its code first and its HTTP status second.
 fn classify(resp: &Response, body: &Body) -> ConnectorError {
-    let code = body.code.as_deref().unwrap_or("");
-    let message = format!("NewsAPI {code}: {}", snippet(body.message.as_deref().unwrap_or("error")));
+    let code = text(&body.code).unwrap_or("");
+    let message = format!("NewsAPI {code}: {}", snippet(text(&body.message).unwrap_or("error")));
     match code {
         "rateLimited" | "apiKeyExhausted" => ConnectorError::rate_limited(message).with_retry_after(resp.retry_after()),
         c if c.starts_with("apiKey") => ConnectorError::auth(message),
@@ -212,12 +217,12 @@ fn classify(resp: &Response, body: &Body) -> ConnectorError {
 }
 
 fn article(a: RawArticle) -> Option<Record> {
-    let title = clean(a.title.as_deref().unwrap_or(""));
+    let title = a.title.map(|t| clean(t.0)).unwrap_or_default();
     if title == "[Removed]" {
         return None;
     }
-    let url = clean_opt(a.url.as_deref());
-    let published = a.published_at.as_deref().and_then(timestamp);
+    let url = clean_opt(a.url);
+    let published = text(&a.published_at).and_then(timestamp);
     let id = match &url {
         Some(url) => url.clone(),
         None if title.is_empty() => return None,
@@ -229,34 +234,56 @@ fn article(a: RawArticle) -> Option<Record> {
         title,
         url,
         published,
-        author: clean_opt(a.author.as_deref()),
-        summary: clean_opt(a.description.as_deref()),
-        outlet: a.source.and_then(|s| clean_opt(s.name.as_deref())),
+        author: clean_opt(a.author),
+        summary: clean_opt(a.description),
+        outlet: a.source.and_then(|s| clean_opt(s.name)),
     }))
 }
 
+/// A string field's text.
+fn text<'a>(field: &'a Option<StrictStr<'_>>) -> Option<&'a str> {
+    field.as_ref().map(|s| &*s.0)
+}
+
+/// `text::clean`, with empty results as `None`.
+fn clean_opt(field: Option<StrictStr<'_>>) -> Option<String> {
+    field.map(|s| clean(s.0)).filter(|s| !s.is_empty())
+}
+
+// String fields are read as a derived `String` field would read them (the same errors on other
+// types), but borrowed from the body where they have no escapes.
 #[derive(Deserialize)]
-struct Body {
-    status: Option<String>,
-    code: Option<String>,
-    message: Option<String>,
+struct Body<'a> {
+    #[serde(borrow)]
+    status: Option<StrictStr<'a>>,
+    #[serde(borrow)]
+    code: Option<StrictStr<'a>>,
+    #[serde(borrow)]
+    message: Option<StrictStr<'a>>,
     #[serde(rename = "totalResults")]
     total_results: Option<u64>,
-    articles: Option<Vec<RawArticle>>,
+    #[serde(borrow)]
+    articles: Option<Vec<RawArticle<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct RawArticle {
-    source: Option<Outlet>,
-    author: Option<String>,
-    title: Option<String>,
-    description: Option<String>,
-    url: Option<String>,
-    #[serde(rename = "publishedAt")]
-    published_at: Option<String>,
+struct RawArticle<'a> {
+    #[serde(borrow)]
+    source: Option<Outlet<'a>>,
+    #[serde(borrow)]
+    author: Option<StrictStr<'a>>,
+    #[serde(borrow)]
+    title: Option<StrictStr<'a>>,
+    #[serde(borrow)]
+    description: Option<StrictStr<'a>>,
+    #[serde(borrow)]
+    url: Option<StrictStr<'a>>,
+    #[serde(rename = "publishedAt", borrow)]
+    published_at: Option<StrictStr<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Outlet {
-    name: Option<String>,
+struct Outlet<'a> {
+    #[serde(borrow)]
+    name: Option<StrictStr<'a>>,
 }

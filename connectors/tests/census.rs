@@ -116,14 +116,14 @@ fn maryland_counties_become_rows_keyed_by_fips() {
     let howard = rows[0];
     assert_eq!(howard.source, "census");
     assert_eq!(howard.id, "state=24,county=027");
-    assert_eq!(howard.values["NAME"], json!("Howard County, Maryland"));
-    assert_eq!(howard.values["B19013_001E"], json!(117730), "numeric strings become numbers");
-    assert_eq!(howard.values["state"], json!("24"), "FIPS codes stay strings");
-    assert_eq!(howard.values["county"], json!("027"));
+    assert_eq!(howard.values.get("NAME"), Some(json!("Howard County, Maryland")));
+    assert_eq!(howard.values.get("B19013_001E"), Some(json!(117730)), "numeric strings become numbers");
+    assert_eq!(howard.values.get("state"), Some(json!("24")), "FIPS codes stay strings");
+    assert_eq!(howard.values.get("county"), Some(json!("027")));
     assert_eq!(howard.values.len(), 4);
     let pg = rows.iter().find(|r| r.id == "state=24,county=033").unwrap();
-    assert_eq!(pg.values["NAME"], json!("Prince George's County, Maryland"));
-    assert_eq!(pg.values["B19013_001E"], json!(81969));
+    assert_eq!(pg.values.get("NAME"), Some(json!("Prince George's County, Maryland")));
+    assert_eq!(pg.values.get("B19013_001E"), Some(json!(81969)));
     let ids: std::collections::BTreeSet<_> = rows.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), 9, "ids are unique");
 }
@@ -147,11 +147,11 @@ fn nulls_codes_groups_and_time_series() {
     let page = read_one(census(), &p, 200, body).unwrap();
     let Record::Row(row) = &page.records[0] else { panic!() };
     assert_eq!(row.id, "state=09,county=001,county subdivision=04720");
-    assert_eq!(row.values["B19013_001E"], json!(null));
-    assert_eq!(row.values["B19013_001M"], json!(1234.5));
-    assert_eq!(row.values["B19013_001EA"], json!("007"));
-    assert_eq!(row.values["NAICS2017"], json!("23"));
-    assert_eq!(row.values["GEO_ID"], json!("0600000US0900104720"));
+    assert_eq!(row.values.get("B19013_001E"), Some(json!(null)));
+    assert_eq!(row.values.get("B19013_001M"), Some(json!(1234.5)));
+    assert_eq!(row.values.get("B19013_001EA"), Some(json!("007")));
+    assert_eq!(row.values.get("NAICS2017"), Some(json!("23")));
+    assert_eq!(row.values.get("GEO_ID"), Some(json!("0600000US0900104720")));
     // Time series: lower-case variables that were asked for are values, `time` joins the key.
     let p = params(
         census(),
@@ -169,8 +169,8 @@ fn nulls_codes_groups_and_time_series() {
         .collect();
     assert_eq!(ids, ["time=2020-01,us=1", "time=2020-02,us=1"]);
     let Record::Row(first) = &page.records[0] else { panic!() };
-    assert_eq!(first.values["cell_value"], json!(1234));
-    assert_eq!(first.values["category_code"], json!("APERMITS"));
+    assert_eq!(first.values.get("cell_value"), Some(json!(1234)));
+    assert_eq!(first.values.get("category_code"), Some(json!("APERMITS")));
     // No geography at all: rows are numbered.
     let p = params(census(), &[("dataset", "timeseries/x"), ("get", "A")]);
     let page = read_one(census(), &p, 200, br#"[["A"],["1"]]"#).unwrap();
@@ -248,4 +248,28 @@ fn throttling_outages_and_broken_bodies() {
             String::from_utf8_lossy(odd)
         );
     }
+}
+
+#[test]
+fn rows_serialise_as_plain_maps_and_read_back() {
+    let page = read_one(census(), &maryland(), 200, &fixture(FIXTURE)).unwrap();
+    let json = serde_json::to_string(&page.records[0]).unwrap();
+    assert_eq!(
+        json,
+        r#"{"kind":"row","source":"census","id":"state=24,county=027","values":{"B19013_001E":117730,"NAME":"Howard County, Maryland","county":"027","state":"24"}}"#
+    );
+    let back: Record = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, page.records[0]);
+    assert_eq!(format!("{back:?}"), format!("{:?}", page.records[0]));
+    // Cells that are not strings, and escaped text, read the same way.
+    let p = params(census(), &[("dataset", "timeseries/x"), ("get", "A,B,C")]);
+    let page = read_one(census(), &p, 200, br#"[["A","B","C"],["x\u00e9",5,[1]],["y",null,"6"]]"#).unwrap();
+    let rows: Vec<String> = page.records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    assert_eq!(
+        rows,
+        [
+            r#"{"kind":"row","source":"census","id":"row=1","values":{"A":"xé","B":5,"C":[1]}}"#,
+            r#"{"kind":"row","source":"census","id":"row=2","values":{"A":"y","B":null,"C":6}}"#,
+        ]
+    );
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::MapAccess;
 
-use super::{SERIES, bare, local_time};
+use super::{Eastern, SERIES, bare, local_time};
 use crate::ConnectorError;
 use crate::json::{self, Fields, JNum, Key, Obj, Pick, Str};
 use crate::record::{PriceBar, Quote, Record};
@@ -228,23 +228,20 @@ pub(super) fn series(body: SeriesBody<'_>, function: &str, symbol: &str) -> Resu
         Some((_, "")) | None => meta.interval.value.get().map(str::to_owned),
         Some((_, i)) => Some((*i).to_owned()),
     };
-    let mut bars: Vec<PriceBar> = points
-        .iter()
-        .filter_map(|(when, bar)| {
-            let [open, high, low, close, volume] = (*bar)?;
-            Some(PriceBar {
-                source: "alpha_vantage".into(),
-                symbol: symbol.clone(),
-                time: local_time(when, eastern)?,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                interval: interval.clone(),
-            })
-        })
-        .collect();
-    bars.sort_by_key(|b| b.time);
-    Ok(bars.into_iter().map(Record::PriceBar).collect())
+    let mut eastern = eastern.then(Eastern::default);
+    let mut bars: Vec<Record> = Vec::with_capacity(points.len());
+    for (when, bar) in &points {
+        let Some([open, high, low, close, volume]) = *bar else { continue };
+        let Some(time) = local_time(when, eastern.as_mut()) else { continue };
+        let symbol = symbol.clone();
+        let interval = interval.clone();
+        let source = "alpha_vantage".into();
+        bars.push(Record::PriceBar(PriceBar { source, symbol, time, open, high, low, close, volume, interval }));
+    }
+    // Oldest first; the points are in key order, which is time order for keys of one shape.
+    bars.sort_by_key(|r| match r {
+        Record::PriceBar(b) => Some(b.time),
+        _ => None,
+    });
+    Ok(bars)
 }

@@ -224,8 +224,9 @@ pub(crate) fn bare(key: &str) -> &str {
     }
 }
 
-/// A series key (`2017-08-11` or `2017-12-18 14:56:00`) in the series' zone, as UTC.
-fn local_time(s: &str, eastern: bool) -> Option<DateTime<Utc>> {
+/// A series key (`2017-08-11` or `2017-12-18 14:56:00`) in the series' zone (US Eastern when
+/// `eastern` is given, else UTC), as UTC.
+fn local_time(s: &str, eastern: Option<&mut Eastern>) -> Option<DateTime<Utc>> {
     let s = s.trim();
     let fast = text::fixed(s).filter(|(_, sep)| *sep != text::Sep::T).map(|(t, _)| t);
     let naive = fast
@@ -234,24 +235,40 @@ fn local_time(s: &str, eastern: bool) -> Option<DateTime<Utc>> {
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
         .ok()
         .or_else(|| text::date(s).and_then(|d| d.and_hms_opt(0, 0, 0)))?;
-    let offset = if eastern { eastern_offset_hours(naive) } else { 0 };
+    let offset = eastern.map_or(0, |e| e.offset_hours(naive));
     Some(Utc.from_utc_datetime(&naive.checked_sub_signed(Duration::hours(offset))?))
 }
 
-/// UTC offset of US Eastern time at a local wall-clock time (−4 in daylight time, else −5):
-/// since 2007 DST runs from the second Sunday of March to the first Sunday of November, from
-/// 1987 to 2006 from the first Sunday of April to the last Sunday of October, both at 02:00.
-pub(crate) fn eastern_offset_hours(local: NaiveDateTime) -> i64 {
-    let y = local.year();
-    let sunday = |month: u32, n: u8| NaiveDate::from_weekday_of_month_opt(y, month, Weekday::Sun, n);
-    let last_sunday_oct = || {
-        NaiveDate::from_ymd_opt(y, 10, 31)
-            .and_then(|d| d.checked_sub_signed(Duration::days(i64::from(d.weekday().num_days_from_sunday()))))
-    };
-    let (start, end) = if y >= 2007 { (sunday(3, 2), sunday(11, 1)) } else { (sunday(4, 1), last_sunday_oct()) };
-    let at2 = |d: Option<NaiveDate>| d.and_then(|d| d.and_hms_opt(2, 0, 0));
-    match (at2(start), at2(end)) {
-        (Some(s), Some(e)) if local >= s && local < e => -4,
-        _ => -5,
+/// UTC offsets of US Eastern time for the points of a series. The daylight-time bounds of a
+/// year are worked out once and kept while the points stay in that year.
+#[derive(Default)]
+pub(super) struct Eastern {
+    /// The year `start` and `end` are for.
+    year: Option<i32>,
+    start: Option<NaiveDateTime>,
+    end: Option<NaiveDateTime>,
+}
+
+impl Eastern {
+    /// The offset at a local wall-clock time (−4 in daylight time, else −5): since 2007 DST runs
+    /// from the second Sunday of March to the first Sunday of November, from 1987 to 2006 from
+    /// the first Sunday of April to the last Sunday of October, both at 02:00.
+    fn offset_hours(&mut self, local: NaiveDateTime) -> i64 {
+        let y = local.year();
+        if self.year != Some(y) {
+            let sunday = |month: u32, n: u8| NaiveDate::from_weekday_of_month_opt(y, month, Weekday::Sun, n);
+            let last_sunday_oct = || {
+                NaiveDate::from_ymd_opt(y, 10, 31)
+                    .and_then(|d| d.checked_sub_signed(Duration::days(i64::from(d.weekday().num_days_from_sunday()))))
+            };
+            let (start, end) =
+                if y >= 2007 { (sunday(3, 2), sunday(11, 1)) } else { (sunday(4, 1), last_sunday_oct()) };
+            let at2 = |d: Option<NaiveDate>| d.and_then(|d| d.and_hms_opt(2, 0, 0));
+            *self = Eastern { year: Some(y), start: at2(start), end: at2(end) };
+        }
+        match (self.start, self.end) {
+            (Some(s), Some(e)) if local >= s && local < e => -4,
+            _ => -5,
+        }
     }
 }

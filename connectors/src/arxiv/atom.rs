@@ -1,4 +1,6 @@
-//! One streaming pass over an arXiv Atom feed: quick-xml events in, papers out.
+//! One streaming pass over an arXiv Atom feed: quick-xml events in, papers out. The events come
+//! from the fast scanner (`crate::xml_scan`); where it is unsure, the feed is read again from
+//! the start with quick-xml's `Reader`, so a body gets quick-xml's reading (and errors) either way.
 //!
 //! It reads a body as the serde mapping it replaced did (quick-xml's `de` with `overlapped-lists`,
 //! into `Feed { totalResults, entry* }` and `Entry { id, title, summary, ... }`): the same fields
@@ -14,12 +16,15 @@ use quick_xml::DeError;
 use quick_xml::XmlVersion;
 use quick_xml::errors::{Error, IllFormedError};
 use quick_xml::escape::{EscapeError, resolve_predefined_entity};
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 use serde::de::{Error as _, Unexpected};
 
 use crate::record::{Paper, Record};
 use crate::text::{clean, clean_opt, timestamp};
+use crate::xml_scan::{Scanner, text_content};
 
 /// What a feed holds: the total, the papers, and the summary of its first error entry (if any).
 pub struct Feed {
@@ -38,16 +43,46 @@ enum Ev<'a> {
     Eof,
 }
 
-struct Events<'a> {
-    reader: Reader<&'a [u8]>,
-    pending: Option<Event<'a>>,
-    version: XmlVersion,
+/// Where events come from: the fast scanner, or quick-xml's reader (see [`parse`]).
+enum Source<'a> {
+    Fast(Scanner<'a>),
+    Quick(Reader<&'a [u8]>),
 }
 
+struct Events<'a> {
+    source: Source<'a>,
+    pending: Option<Event<'a>>,
+    version: XmlVersion,
+    /// The scanner gave up; what was read from it counts for nothing.
+    unsure: bool,
+    /// Whether the body may hold a carriage return (text then needs its line ends normalised).
+    any_cr: bool,
+}
+
+impl<'a> Events<'a> {
+    fn new(source: Source<'a>, any_cr: bool) -> Self {
+        Events { source, pending: None, version: XmlVersion::Implicit1_0, unsure: false, any_cr }
+    }
+}
+
+/// Read a feed. The fast scanner reads first; where it is unsure, quick-xml reads the whole body
+/// again, so the result is quick-xml's either way.
 pub fn parse(body: &[u8]) -> Res<Feed> {
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Some(scanner) = Scanner::new(text, true)
+    {
+        let mut ev = Events::new(Source::Fast(scanner), text.contains('\r'));
+        let feed = read(&mut ev);
+        if !ev.unsure {
+            return feed;
+        }
+    }
     let mut reader = Reader::from_reader(body);
     reader.config_mut().expand_empty_elements = true;
-    let mut ev = Events { reader, pending: None, version: XmlVersion::Implicit1_0 };
+    read(&mut Events::new(Source::Quick(reader), true))
+}
+
+fn read(ev: &mut Events<'_>) -> Res<Feed> {
     let root = loop {
         match ev.next(true)? {
             Ev::Text(t) if t.trim_matches(is_xml_space).is_empty() => continue,
@@ -59,9 +94,9 @@ pub fn parse(body: &[u8]) -> Res<Feed> {
     let mut feed = Feed { total_results: None, records: Vec::new(), refusal: None };
     let mut seen_total = false;
     let mut list = Lists::default();
-    check_attrs(&root, ev.version, |_, _| Ok(()))?;
+    check_attrs(&root, |_, _| Ok(()))?;
     while let Some(child) = ev.child(&root)? {
-        let resolve = list.resolve(&child, "entry");
+        let resolve = list.resolve(&child, &["entry"]);
         match child.local_name().into_inner() {
             "totalResults" => {
                 if std::mem::replace(&mut seen_total, true) {
@@ -93,14 +128,12 @@ struct Lists<'n> {
 
 impl<'n> Lists<'n> {
     /// Whether the subtree `child` is read with its text unescaped, given the struct's lists.
-    fn resolve(&mut self, child: &BytesStart<'_>, names: &'n str) -> bool {
+    fn resolve(&mut self, child: &BytesStart<'_>, names: &[&'n str]) -> bool {
         let name = child.local_name().into_inner();
         match self.first {
             Some(first) => first != name,
             None => {
-                if let Some(list) = names.split(',').find(|l| *l == name) {
-                    self.first = Some(list);
-                }
+                self.first = names.iter().copied().find(|l| *l == name);
                 false
             }
         }
@@ -126,11 +159,11 @@ struct Entry<'a> {
 impl<'a> Events<'a> {
     /// One `<entry>`: its paper, and `Some(summary)` if it is an error entry.
     fn entry(&mut self, start: &BytesStart<'a>, resolve: bool) -> Res<(Record, Option<Option<String>>)> {
-        check_attrs(start, self.version, |_, _| Ok(()))?;
+        check_attrs(start, |_, _| Ok(()))?;
         let mut e = Entry::default();
         let mut list = Lists::default();
         while let Some(child) = self.child(start)? {
-            let resolve = resolve || list.resolve(&child, "author,link,category");
+            let resolve = resolve || list.resolve(&child, &["author", "link", "category"]);
             let name = child.local_name().into_inner();
             let slot = match name {
                 "id" => &mut e.id,
@@ -199,7 +232,7 @@ impl<'a> Events<'a> {
 
     /// An `<author>`: its `name` (empty when missing).
     fn author(&mut self, start: &BytesStart<'a>, resolve: bool) -> Res<Cow<'a, str>> {
-        check_attrs(start, self.version, |_, _| Ok(()))?;
+        check_attrs(start, |_, _| Ok(()))?;
         let mut name = None;
         while let Some(child) = self.child(start)? {
             if child.local_name().into_inner() == "name" {
@@ -216,35 +249,37 @@ impl<'a> Events<'a> {
 
     /// A `<link>`: its `href` becomes the entry's URL (`rel="alternate"`) or PDF URL.
     fn link(&mut self, start: &BytesStart<'a>, resolve: bool, e: &mut Entry<'a>) -> Res<()> {
-        let (mut href, mut rel, mut title, mut kind) = (None, None, None, None);
-        check_attrs(start, self.version, |key, value| {
-            let slot = match key {
-                "href" => &mut href,
-                "rel" => &mut rel,
-                "title" => &mut title,
-                "type" => &mut kind,
-                _ => return Ok(()),
-            };
-            *slot = Some(value()?);
+        let version = self.version;
+        // Of a key repeated under different prefixes the last counts, as for a struct field.
+        let (mut href, mut alternate, mut title_pdf, mut type_pdf) = (None, false, false, false);
+        check_attrs(start, |key, a| {
+            match key {
+                "href" => href = Some(a.normalized_value(version)?.into_owned()),
+                "rel" => alternate = a.normalized_value(version)? == "alternate",
+                "title" => title_pdf = a.normalized_value(version)? == "pdf",
+                "type" => type_pdf = a.normalized_value(version)? == "application/pdf",
+                _ => {}
+            }
             Ok(())
         })?;
         self.skip_children(start, resolve)?;
         let href = href.ok_or_else(|| DeError::missing_field("@href"))?;
-        if e.url.is_none() && rel.as_deref() == Some("alternate") {
-            e.url = Some(href.clone());
+        if e.url.is_none() && alternate {
+            e.url = Some(Cow::Owned(href.clone()));
         }
-        if e.pdf_url.is_none() && (title.as_deref() == Some("pdf") || kind.as_deref() == Some("application/pdf")) {
-            e.pdf_url = Some(href);
+        if e.pdf_url.is_none() && (title_pdf || type_pdf) {
+            e.pdf_url = Some(Cow::Owned(href));
         }
         Ok(())
     }
 
     /// A `<category>` or `<arxiv:primary_category>`: its `term`.
     fn category(&mut self, start: &BytesStart<'a>, resolve: bool) -> Res<Cow<'a, str>> {
+        let version = self.version;
         let mut term = None;
-        check_attrs(start, self.version, |key, value| {
+        check_attrs(start, |key, a| {
             if key == "term" {
-                term = Some(value()?);
+                term = Some(Cow::Owned(a.normalized_value(version)?.into_owned()));
             }
             Ok(())
         })?;
@@ -296,13 +331,13 @@ impl<'a> Events<'a> {
             match self.raw()? {
                 Event::End(_) => {}
                 Event::Start(s) if s.name() == name => {
-                    let first = self.reader.read_to_end(name);
-                    let second = self.reader.read_to_end(name);
+                    let first = self.read_to_end(name);
+                    let second = self.read_to_end(name);
                     first?;
                     second?;
                 }
                 _ => {
-                    self.reader.read_to_end(name)?;
+                    self.read_to_end(name)?;
                 }
             }
             return Ok(());
@@ -319,13 +354,32 @@ impl<'a> Events<'a> {
         }
     }
 
+    /// `Reader::read_to_end` on either source.
+    fn read_to_end(&mut self, name: QName<'_>) -> Res<()> {
+        match &mut self.source {
+            Source::Quick(reader) => reader.read_to_end(name).map(drop).map_err(DeError::from),
+            Source::Fast(scanner) => scanner.read_to_end(name.as_ref()).map_err(|_| self.gave_up()),
+        }
+    }
+
+    /// Note that the scanner gave up; the error only unwinds the read, which starts again.
+    fn gave_up(&mut self) -> DeError {
+        self.unsure = true;
+        DeError::Custom("scanner unsure".into())
+    }
+
     /// The next event that matters (comments and processing instructions dropped).
+    #[inline(always)]
     fn raw(&mut self) -> Res<Event<'a>> {
         if let Some(e) = self.pending.take() {
             return Ok(e);
         }
         loop {
-            match self.reader.read_event()? {
+            let event = match &mut self.source {
+                Source::Quick(reader) => reader.read_event()?,
+                Source::Fast(scanner) => scanner.next().map_err(|_| self.gave_up())?,
+            };
+            match event {
                 Event::Decl(d) => self.version = d.xml_version()?,
                 Event::Comment(_) | Event::PI(_) => {}
                 e => return Ok(e),
@@ -334,12 +388,13 @@ impl<'a> Events<'a> {
     }
 
     /// The next tag or merged text run. Without `resolve`, text is neither unescaped nor kept.
+    #[inline(always)]
     fn next(&mut self, resolve: bool) -> Res<Ev<'a>> {
         let mut text: Option<Cow<'a, str>> = None;
         loop {
             let event = self.raw()?;
             let piece = match event {
-                Event::Text(t) => t.xml_content(self.version),
+                Event::Text(t) => text_content(t, self.version, self.any_cr),
                 Event::CData(t) => t.xml_content(self.version),
                 Event::GeneralRef(r) if resolve => {
                     let name = r.as_ref();
@@ -384,19 +439,14 @@ impl<'a> Events<'a> {
 }
 
 /// Every attribute of a struct element is read as a key (so malformed or repeated attributes are
-/// errors); `f` gets each local name and a way to unescape its value.
-fn check_attrs<'a>(
-    start: &BytesStart<'a>,
-    version: XmlVersion,
-    mut f: impl FnMut(&str, &dyn Fn() -> Res<Cow<'a, str>>) -> Res<()>,
-) -> Res<()> {
+/// errors); `f` gets each local name and the attribute, to unescape the values it reads.
+fn check_attrs(start: &BytesStart<'_>, mut f: impl FnMut(&str, &Attribute<'_>) -> Res<()>) -> Res<()> {
     for a in start.attributes() {
         let a = a?;
-        let key = a.key;
-        if key.as_namespace_binding().is_some() {
+        if a.key.as_namespace_binding().is_some() {
             continue;
         }
-        f(key.local_name().into_inner(), &|| Ok(Cow::Owned(a.normalized_value(version)?.into_owned())))?;
+        f(a.key.local_name().into_inner(), &a)?;
     }
     Ok(())
 }

@@ -11,9 +11,10 @@
 //! end of the results. Titles and abstracts are wrapped across lines; records carry them
 //! single-spaced.
 //!
-//! Parsing: one streaming pass over quick-xml's `Reader` events (`atom.rs`), borrowing from the
-//! body and building only the strings a record keeps; it accepts and refuses the same bodies as
-//! the serde mapping it replaced.
+//! Parsing: one streaming pass over XML events (`atom.rs`), borrowing from the body and building
+//! only the strings a record keeps; it accepts and refuses the same bodies as the serde mapping it
+//! replaced. The events come from a fast scanner that yields exactly quick-xml's events for plain
+//! markup (`crate::xml_scan`), and from quick-xml's `Reader` itself for anything else.
 
 mod atom;
 

@@ -8,10 +8,10 @@
 
 use quick_xml::events::BytesStart;
 
-use super::record::{Article, Dmy, DocSum, push_clean, some};
+use super::record::{Article, Dmy, DocSum, some};
 use super::xml::{self, Handler};
 use crate::record::Record;
-use crate::text::clean;
+use crate::text::{clean, push_clean};
 
 /// What a whole document says.
 #[derive(Default)]
@@ -29,8 +29,7 @@ pub struct Doc {
 
 /// Read a whole document. Any malformation is an error (see [`xml::walk`]).
 pub fn document(body: &[u8]) -> Result<Doc, String> {
-    let mut w = Walker::default();
-    xml::walk(body, &mut w)?;
+    let w: Walker = xml::walk(body)?;
     Ok(Doc { error: some(&w.error), ..w.doc })
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A text slot is `None` until its element has been seen, then the element's cleaned text (maybe
 //! empty): only the first element of a name counts, as with "the first child named X", and an
-//! empty first one hides any later one. [`push_clean`] cleans text piece by piece as it streams.
+//! empty first one hides any later one.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
@@ -12,49 +12,6 @@ use crate::record::{Paper, Record};
 /// A slot's text, when it has some.
 pub fn some(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|s| !s.is_empty()).cloned()
-}
-
-/// Append `s` to text being cleaned: runs of whitespace between words become one space, leading
-/// and trailing whitespace goes; the same as `text::clean` on all the pieces joined. Stretches
-/// that are already clean (words with single spaces between) are copied whole.
-pub fn push_clean(out: &mut String, gap: &mut bool, s: &str) {
-    let b = s.as_bytes();
-    let (mut run, mut i) = (0, 0);
-    while i < b.len() {
-        let ws = ws_len(s, i);
-        if ws == 0 || (b[i] == b' ' && i > run && ws_len(s, i + 1) == 0 && i + 1 < b.len()) {
-            i += 1;
-            continue;
-        }
-        if i > run {
-            push_word(out, gap, s.get(run..i).unwrap_or_default());
-        }
-        *gap = true;
-        i += ws;
-        run = i;
-    }
-    if run < b.len() {
-        push_word(out, gap, s.get(run..).unwrap_or_default());
-    }
-}
-
-/// The length of the whitespace character at byte `i` of `s`, or 0.
-fn ws_len(s: &str, i: usize) -> usize {
-    match s.as_bytes().get(i) {
-        Some(b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r') => 1,
-        Some(0xC2 | 0xE1 | 0xE2 | 0xE3) => {
-            s.get(i..).and_then(|r| r.chars().next()).filter(|c| c.is_whitespace()).map_or(0, char::len_utf8)
-        }
-        _ => 0,
-    }
-}
-
-fn push_word(out: &mut String, gap: &mut bool, w: &str) {
-    if *gap && !out.is_empty() {
-        out.push(' ');
-    }
-    *gap = false;
-    out.push_str(w);
 }
 
 /// `<Year>`, `<Month>` (a number or a name) or `<Season>`, `<Day>`, and `<MedlineDate>`.
@@ -256,34 +213,4 @@ fn month(m: &str) -> Option<u32> {
 fn midnight(y: i32, m: u32, d: u32) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(y, m, d).or_else(|| NaiveDate::from_ymd_opt(y, m, 1))?;
     Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_clean;
-    use crate::text::clean;
-
-    /// Cleaning piece by piece is `text::clean` of the pieces joined, however the text is cut.
-    #[test]
-    fn push_clean_matches_clean() {
-        let atoms = [
-            "a", "bc", " ", "  ", "\t", "\n", "\r\n", "\u{a0}", "\u{2003}", "\u{3000}", "é", "–", "µ", "\u{85}", "x y",
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            let mut pieces: Vec<String> = Vec::new();
-            for _ in 0..(seed % 6) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let n = (seed % 4) as usize;
-                pieces.push((0..n).map(|k| atoms[((seed >> (8 * k)) % atoms.len() as u64) as usize]).collect());
-            }
-            let (mut out, mut gap) = (String::new(), false);
-            for p in &pieces {
-                push_clean(&mut out, &mut gap, p);
-            }
-            assert_eq!(out, clean(&pieces.concat()), "{pieces:?}");
-        }
-    }
 }

@@ -1,5 +1,6 @@
-//! One streaming pass over quick-xml's event reader, for E-utilities documents whose text mixes in
-//! markup (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly.
+//! One streaming pass over quick-xml events, for E-utilities documents whose text mixes in markup
+//! (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly. The events come
+//! from the fast scanner ([`super::scan`]), or from quick-xml's reader where the scanner is unsure.
 //!
 //! The whole document is checked as it goes by: any malformation — a bad attribute anywhere,
 //! content after the root, a body cut off before the root closes — is an error, even after the
@@ -9,6 +10,8 @@
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
+
+use crate::xml_scan::Scanner;
 
 /// Nesting deeper than this is refused, so a hostile body cannot make the walk unbounded.
 const MAX_DEPTH: usize = 256;
@@ -22,16 +25,61 @@ pub trait Handler {
     fn text(&mut self, t: &str);
 }
 
-/// Walk a whole document. Text outside the root is never reported.
-pub fn walk<H: Handler>(body: &[u8], h: &mut H) -> Result<(), String> {
+/// Why a walk stopped before the end.
+enum Stop {
+    Failed(String),
+    /// The fast scanner gave up: walk again with quick-xml.
+    Unsure,
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(e: &str) -> Self {
+        Stop::Failed(e.to_owned())
+    }
+}
+
+/// Walk a whole document into a fresh handler. Text outside the root is never reported.
+///
+/// The fast scanner reads first; when it is unsure, quick-xml reads the body again from the start
+/// into another fresh handler, so the result is quick-xml's either way.
+pub fn walk<H: Handler + Default>(body: &[u8]) -> Result<H, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
+    if let Some(mut scanner) = Scanner::new(text, false) {
+        let mut h = H::default();
+        match walk_events(text, &mut h, || scanner.next().map_err(|_| Stop::Unsure)) {
+            Ok(()) => return Ok(h),
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::Unsure) => {}
+        }
+    }
     let mut reader = Reader::from_str(text);
+    let mut h = H::default();
+    match walk_events(text, &mut h, || reader.read_event().map_err(|e| Stop::Failed(format!("malformed XML: {e}")))) {
+        Ok(()) => Ok(h),
+        Err(Stop::Failed(e)) => Err(e),
+        // quick-xml's reader is never unsure.
+        Err(Stop::Unsure) => Err("malformed XML".into()),
+    }
+}
+
+/// The walk itself, over events from `next`.
+fn walk_events<'a, H: Handler>(
+    text: &str,
+    h: &mut H,
+    mut next: impl FnMut() -> Result<Event<'a>, Stop>,
+) -> Result<(), Stop> {
     let mut depth = 0usize;
     let mut root_done = false;
     loop {
-        match reader.read_event().map_err(|e| format!("malformed XML: {e}"))? {
+        match next()? {
             Event::Start(s) | Event::Empty(s) if root_done => {
-                return Err(format!("content after the root element: <{}>", s.name().as_ref()));
+                return Err(format!("content after the root element: <{}>", s.name().as_ref()).into());
             }
             Event::Start(s) => {
                 if depth >= MAX_DEPTH {
@@ -63,7 +111,7 @@ pub fn walk<H: Handler>(body: &[u8], h: &mut H) -> Result<(), String> {
         }
     }
     if depth > 0 {
-        return Err(format!("document ends inside <{}> (truncated)", innermost_open(text)));
+        return Err(format!("document ends inside <{}> (truncated)", innermost_open(text)).into());
     }
     if !root_done {
         return Err("empty document".into());
@@ -83,7 +131,7 @@ pub fn attr(e: &BytesStart, name: &str) -> Option<String> {
 }
 
 /// Every attribute must parse and normalise, whether or not anything reads it.
-fn check_attrs(s: &BytesStart) -> Result<(), String> {
+fn check_attrs(s: &BytesStart) -> Result<(), Stop> {
     if s.attributes_raw().is_empty() {
         return Ok(());
     }

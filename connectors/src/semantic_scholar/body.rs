@@ -2,12 +2,11 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess};
+use serde::de::{MapAccess, SeqAccess};
 
 use super::S2_PAPER_URL;
-use crate::json::{self, Fields, I64, List, Obj, Pick, Str, U64, object};
+use crate::json::{self, Fields, I64, Key, List, Obj, PickSeed, Seed, Str, U64, object};
 use crate::record::{Paper, Record};
-use crate::text::{clean, clean_opt};
 
 /// A body: a batch (array), a search page (`data`, `next`) or one paper (`paperId`, ...).
 #[derive(Default)]
@@ -27,13 +26,32 @@ pub(super) struct PaperList {
 }
 
 impl<'de> PaperList {
-    fn read<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
-        let mut out = PaperList { len: 0, records: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1000)) };
+    fn read<A: SeqAccess<'de>>(mut seq: A, expected: usize) -> Result<Self, A::Error> {
+        let mut out = PaperList { len: 0, records: Vec::with_capacity(expected) };
         while let Some(p) = seq.next_element::<Obj<PaperJson>>()? {
             out.len += 1;
-            out.records.extend(p.0.as_ref().and_then(paper));
+            out.records.extend(p.0.and_then(paper));
         }
         Ok(out)
+    }
+}
+
+/// Reads a body, sizing its list of papers for `expected` of them (the page size asked for).
+pub(super) struct BodySeed {
+    pub(super) expected: usize,
+}
+
+impl<'de> PickSeed<'de> for BodySeed {
+    type Value = Body<'de>;
+    fn seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Body<'de>, A::Error> {
+        PaperList::read(seq, self.expected).map(Body::List)
+    }
+    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<'de>, A::Error> {
+        let mut top = Top { expected: self.expected, ..Top::default() };
+        while let Some(Key(key)) = map.next_key()? {
+            top.field(key, &mut map)?;
+        }
+        Ok(Body::Object(Box::new(top)))
     }
 }
 
@@ -41,36 +59,23 @@ impl<'de> PaperList {
 #[derive(Default)]
 pub(super) struct Papers(pub(super) Option<PaperList>);
 
-impl<'de> Pick<'de> for Papers {
-    fn seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
-        PaperList::read(seq).map(|l| Papers(Some(l)))
-    }
+/// Reads `data`, sized for `expected` papers.
+struct PapersSeed {
+    expected: usize,
 }
 
-impl<'de> Deserialize<'de> for Papers {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        json::via_pick(d)
-    }
-}
-
-impl<'de> Pick<'de> for Body<'de> {
-    fn seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
-        PaperList::read(seq).map(Body::List)
-    }
-    fn map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        Ok(Obj::map(map)?.0.map_or(Body::Other, |top| Body::Object(Box::new(top))))
-    }
-}
-
-impl<'de> Deserialize<'de> for Body<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        json::via_pick(d)
+impl<'de> PickSeed<'de> for PapersSeed {
+    type Value = Papers;
+    fn seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Papers, A::Error> {
+        PaperList::read(seq, self.expected).map(|l| Papers(Some(l)))
     }
 }
 
 /// A top-level object: a search page's fields, or a paper's.
 #[derive(Default)]
 pub(super) struct Top<'a> {
+    /// Papers `data` is expected to hold.
+    expected: usize,
     pub(super) data: Papers,
     pub(super) next: U64,
     pub(super) has_paper_id: bool,
@@ -79,15 +84,15 @@ pub(super) struct Top<'a> {
 
 impl Top<'_> {
     /// The top-level object read as one paper.
-    pub(super) fn paper(&self) -> Option<Record> {
-        paper(&self.paper)
+    pub(super) fn paper(self) -> Option<Record> {
+        paper(self.paper)
     }
 }
 
 impl<'de> Fields<'de> for Top<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error> {
         match &*key {
-            "data" => self.data = map.next_value()?,
+            "data" => self.data = map.next_value_seed(Seed(PapersSeed { expected: self.expected }))?,
             "next" => self.next = map.next_value()?,
             _ => {
                 self.has_paper_id |= key == "paperId";
@@ -177,51 +182,51 @@ object! {
     }
 }
 
-fn name<'a>(o: &'a Obj<Named<'_>>) -> Option<&'a str> {
-    o.0.as_ref()?.name.get()
+/// The cleaned name of an author, journal or venue.
+fn name(o: Obj<Named<'_>>) -> Option<String> {
+    o.0?.name.clean()
 }
 
-fn paper(p: &PaperJson<'_>) -> Option<Record> {
+fn paper(p: PaperJson<'_>) -> Option<Record> {
     let id = p.paper_id.get().filter(|s| !s.is_empty())?.to_owned();
-    let none = More::default();
-    let v = p.more.as_deref().unwrap_or(&none);
-    let authors =
-        v.authors.0.as_ref().map(|l| l.iter().filter_map(|a| clean_opt(name(a))).collect()).unwrap_or_default();
-    let published = clean_opt(v.publication_date.get()).and_then(|d| crate::text::timestamp(&d)).or_else(|| {
-        let year = i32::try_from(v.year.0?).ok()?;
-        crate::text::timestamp(&format!("{year:04}-01-01"))
-    });
-    let doi = v.external_ids.0.as_ref().and_then(|e| e.doi.get()).map(clean).filter(|d| !d.is_empty());
-    let venue = clean_opt(v.venue.get())
-        .or_else(|| clean_opt(name(&v.journal)))
-        .or_else(|| clean_opt(name(&v.publication_venue)));
-    let pdf_url = clean_opt(v.open_access_pdf.0.as_ref().and_then(|o| o.url.get()));
-    let mut categories: Vec<String> = Vec::new();
-    let listed = v.fields_of_study.items().iter().filter_map(Str::get);
-    let s2 = v.s2_fields_of_study.items().iter().filter_map(|f| f.0.as_ref()?.category.get());
-    for c in listed.chain(s2).map(clean) {
-        if !c.is_empty() && !categories.contains(&c) {
-            categories.push(c);
-        }
-    }
-    let url = clean_opt(v.url.get()).unwrap_or_else(|| {
+    let mut paper = Paper { title: p.title.clean().unwrap_or_default(), ..Paper::default() };
+    // A body with ids and titles only (a search for `fields=title`) has nothing more to read.
+    let url = match p.more {
+        Some(more) => more.fill(&mut paper),
+        None => None,
+    };
+    paper.url = Some(url.unwrap_or_else(|| {
         let mut url = String::with_capacity(S2_PAPER_URL.len() + id.len());
         url.push_str(S2_PAPER_URL);
         url.push_str(&id);
         url
-    });
-    Some(Record::Paper(Paper {
-        source: "semantic_scholar".into(),
-        url: Some(url),
-        title: clean_opt(p.title.get()).unwrap_or_default(),
-        authors,
-        published,
-        abstract_text: clean_opt(v.abstract_text.get()),
-        doi,
-        categories,
-        venue,
-        pdf_url,
-        id,
-        ..Paper::default()
-    }))
+    }));
+    paper.source = "semantic_scholar".into();
+    paper.id = id;
+    Some(Record::Paper(paper))
+}
+
+impl More<'_> {
+    /// Fill in what a paper holds beyond its id and title; the body's `url`, when it has one.
+    fn fill(self, paper: &mut Paper) -> Option<String> {
+        paper.authors = self.authors.0.map(|l| l.into_iter().filter_map(name).collect()).unwrap_or_default();
+        let year = self.year.0;
+        paper.published = self.publication_date.clean().and_then(|d| crate::text::timestamp(&d)).or_else(|| {
+            let year = i32::try_from(year?).ok()?;
+            crate::text::timestamp(&format!("{year:04}-01-01"))
+        });
+        paper.doi = self.external_ids.0.and_then(|e| e.doi.clean());
+        let (journal, publication_venue) = (self.journal, self.publication_venue);
+        paper.venue = self.venue.clean().or_else(|| name(journal)).or_else(|| name(publication_venue));
+        paper.pdf_url = self.open_access_pdf.0.and_then(|o| o.url.clean());
+        let listed = self.fields_of_study.0.unwrap_or_default().into_iter().filter_map(Str::clean);
+        let s2 = self.s2_fields_of_study.0.unwrap_or_default().into_iter().filter_map(|f| f.0?.category.clean());
+        for c in listed.chain(s2) {
+            if !paper.categories.contains(&c) {
+                paper.categories.push(c);
+            }
+        }
+        paper.abstract_text = self.abstract_text.clean();
+        self.url.clean()
+    }
 }

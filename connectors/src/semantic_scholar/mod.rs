@@ -27,9 +27,9 @@ use serde_json::Value;
 
 mod body;
 
-use body::Body;
+use body::{Body, BodySeed};
 
-use crate::json;
+use crate::json::{self, Seed};
 use crate::params::{self, Param, ParamError, Params};
 use crate::text::clean;
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
@@ -121,7 +121,12 @@ impl Connector for SemanticScholar {
     }
 
     fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
-        let body: Body = match json::parse(resp.body) {
+        // A search page holds as many papers as it was asked for, but the last.
+        let expected = match req.step {
+            "search" => req.query_value("limit").and_then(|s| s.parse().ok()).unwrap_or(0).min(PAGE_SIZE),
+            _ => 0,
+        };
+        let body: Body = match json::parse_seed(resp.body, Seed(BodySeed { expected: expected as usize })) {
             Ok(v) => v,
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable Semantic Scholar JSON: {e}")));
