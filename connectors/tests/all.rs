@@ -39,3 +39,38 @@ fn every_connector_refuses_unknown_parameters_with_the_valid_list() {
         assert!(err.contains(first), "{}: message does not list `{first}`: {err}", c.id());
     }
 }
+
+#[test]
+fn operations_name_the_steps_each_connector_really_sends() {
+    use apiary_connectors::{Request, Response};
+    let ctx = common::ctx();
+    // One question per operation, and the step its first request carries.
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("sec_edgar", &[("cik", "320193")], "submissions"),
+        ("sec_edgar", &[("cik", "320193"), ("endpoint", "companyfacts")], "companyfacts"),
+        ("semantic_scholar", &[("query", "turing")], "search"),
+        ("semantic_scholar", &[("paper_id", "CorpusId:1")], "paper"),
+        ("pubmed", &[("term", "biopython")], "esearch"),
+        ("pubmed", &[("id", "29963580")], "efetch"),
+    ];
+    for &(id, pairs, step) in cases {
+        let c = apiary_connectors::get(id).unwrap();
+        let req = c.start(&ctx, &common::params(c, pairs)).unwrap();
+        assert_eq!(req.step, step, "{id} {pairs:?}");
+        assert!(c.operations().contains(&step), "{id} does not list `{step}`");
+    }
+    // PubMed's search is followed by a fetch: the second step is an operation too.
+    let pubmed = apiary_connectors::get("pubmed").unwrap();
+    let p = common::params(pubmed, &[("term", "biopython")]);
+    let search = pubmed.start(&ctx, &p).unwrap();
+    let body = common::fixture("pubmed/esearch_db_pubmed_term_biopython_success.xml");
+    let page = pubmed.read(&ctx, &p, &search, &Response::new(200, &body)).unwrap();
+    let next: Request = page.next.expect("an efetch follows");
+    assert!(pubmed.operations().contains(&next.step), "{}", next.step);
+    for c in apiary_connectors::all() {
+        let mut ops = c.operations().to_vec();
+        ops.sort_unstable();
+        ops.dedup();
+        assert_eq!(ops.len(), c.operations().len(), "{}: an operation listed twice", c.id());
+    }
+}

@@ -62,6 +62,9 @@ impl Connector for Pubmed {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
+    fn operations(&self) -> &'static [&'static str] {
+        &["esearch", "efetch"]
+    }
     // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); identification is sent when configured.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

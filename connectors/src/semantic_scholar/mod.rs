@@ -72,6 +72,9 @@ impl Connector for SemanticScholar {
     fn params(&self) -> &'static [Param] {
         &PARAMS
     }
+    fn operations(&self) -> &'static [&'static str] {
+        &["search", "paper"]
+    }
     // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); S2 asks for no identification.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
