@@ -45,7 +45,8 @@ fn operations_name_the_steps_each_connector_really_sends() {
     use apiary_connectors::{Request, Response};
     let ctx = common::ctx();
     // One question per operation, and the step its first request carries.
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("sec_edgar", &[("cik", "320193")], "submissions"),
         ("sec_edgar", &[("cik", "320193"), ("endpoint", "companyfacts")], "companyfacts"),
         ("semantic_scholar", &[("query", "turing")], "search"),
