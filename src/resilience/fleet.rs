@@ -34,95 +34,11 @@ const RETRY_REDIS_AFTER: Duration = Duration::from_secs(5);
 /// A Redis call slower than this counts as Redis being down.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-const RATE: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local at = now
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
-  local newest = redis.call('LINDEX', key, 0)
-  if newest and tonumber(newest) > at then at = tonumber(newest) end
-  local nth = redis.call('LINDEX', key, count - 1)
-  if nth and tonumber(nth) + period > at then at = tonumber(nth) + period end
-end
-local wait = at - now
-if wait > tonumber(ARGV[1]) then return {0, wait} end
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
-  redis.call('LPUSH', key, at)
-  redis.call('LTRIM', key, 0, count - 1)
-  redis.call('PEXPIRE', key, period + wait + 1000)
-end
-return {1, wait}
-"#;
-
-/// KEYS: state hash, probe lease. ARGV: half_open_max_calls, lease ms.
-/// Returns {allowed, wait ms, probe}.
-const ACQUIRE: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local forced = redis.call('HGET', KEYS[1], 'forced')
-if forced == 'open' then return {0, 60000, 0} end
-if forced == 'closed' then return {1, 0, 0} end
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'open' then
-  local reopen = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-  if now < reopen then return {0, reopen - now, 0} end
-  redis.call('HSET', KEYS[1], 'state', 'half_open', 'successes', 0)
-  state = 'half_open'
-end
-if state == 'closed' then return {1, 0, 0} end
-local n = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if n > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[2])
-  return {0, 1000, 0}
-end
-return {1, 0, 1}
-"#;
-
-/// KEYS: state hash, probe lease, window list. ARGV: failed, probe, failure_threshold,
-/// rate threshold (percent), minimum_calls, window size, recovery ms, success_threshold.
-/// Returns the state after the outcome, and whether this outcome changed it.
-const RECORD: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if redis.call('HGET', KEYS[1], 'forced') then return {state, 0} end
-local failed = ARGV[1] == '1'
-local function open()
-  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[7]), 'opened_at', now, 'successes', 0)
-  redis.call('DEL', KEYS[2])
-  return {'open', 1}
-end
-if ARGV[2] == '1' then
-  if state ~= 'half_open' then return {state, 0} end
-  if redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
-  if failed then return open() end
-  if redis.call('HINCRBY', KEYS[1], 'successes', 1) >= tonumber(ARGV[8]) then
-    redis.call('HSET', KEYS[1], 'state', 'closed', 'consecutive', 0, 'successes', 0)
-    redis.call('HDEL', KEYS[1], 'until', 'opened_at')
-    redis.call('DEL', KEYS[2], KEYS[3])
-    return {'closed', 1}
-  end
-  return {'half_open', 0}
-end
-if state ~= 'closed' then return {state, 0} end
-redis.call('LPUSH', KEYS[3], failed and '1' or '0')
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[6]) - 1)
-if not failed then
-  redis.call('HSET', KEYS[1], 'consecutive', 0)
-  return {'closed', 0}
-end
-if redis.call('HINCRBY', KEYS[1], 'consecutive', 1) >= tonumber(ARGV[3]) then return open() end
-local items = redis.call('LRANGE', KEYS[3], 0, -1)
-local fails = 0
-for _, v in ipairs(items) do if v == '1' then fails = fails + 1 end end
-if #items >= tonumber(ARGV[5]) and fails * 100 >= tonumber(ARGV[4]) * #items then return open() end
-return {'closed', 0}
-"#;
+// The scripts, each run atomically on Redis's clock; their keys and arguments are described at
+// the top of each file.
+const RATE: &str = include_str!("lua/rate.lua");
+const ACQUIRE: &str = include_str!("lua/acquire.lua");
+const RECORD: &str = include_str!("lua/record.lua");
 
 /// A permit from the fleet breaker.
 #[derive(Debug, Clone, Copy)]

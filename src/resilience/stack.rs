@@ -1,0 +1,446 @@
+//! [`Stack`]: one connector's timeout, limiter, breakers and retry, and the fleet-aware
+//! admission and recording around them.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+use std::time::Duration;
+
+use apiary_connectors::{ConnectorError, ErrorClass};
+use metrics::{Counter, Histogram};
+use tokio::time::Instant;
+
+use super::breaker::{self, Breaker, BreakerState, Outcome, Snapshot, breaker_key};
+use super::fleet::{self, Fleet, FleetPermit, RedisDown};
+use super::limiter::Limiter;
+use super::{CallError, backoff};
+use crate::config::{BreakerSettings, ConnectorSettings, FetchSettings, Quota};
+
+/// The shared per-connector stack.
+pub struct Stack {
+    /// Connector id, for logs and metrics.
+    pub id: &'static str,
+    /// The connector's breaker: every call's, or, with `breaker.per_operation`, the calls'
+    /// whose step has no breaker of its own.
+    circuit: Circuit,
+    /// One breaker per operation, with `breaker.per_operation` (else empty).
+    operations: Vec<Circuit>,
+    /// This process's log of the full quotas: the limiter without a fleet, a cheap local
+    /// pre-check with one (a process alone never exceeds the quota). Quotas are the upstream's,
+    /// so one limiter serves every operation.
+    pub limiter: Limiter,
+    /// This process's share of the quotas, used while the fleet cannot be asked.
+    fallback: Limiter,
+    quotas: Vec<Quota>,
+    settings: BreakerSettings,
+    /// Shared state in Redis, in fleet mode.
+    fleet: Option<Arc<Fleet>>,
+    /// Per-call timeout (the breaker's `timeout`).
+    timeout: Duration,
+    backoff: backoff::Backoff,
+    max_attempts: u32,
+    /// Longest wait taken in place; anything longer defers the job.
+    max_wait: Duration,
+    /// The deferral reason that names nothing but the connector, built once.
+    rate_limited_reason: Arc<str>,
+    meters: Meters,
+}
+
+/// One breaker of a stack and what goes with it.
+struct Circuit {
+    /// This process's breaker: the breaker itself without a fleet, the fallback with one.
+    breaker: Arc<Breaker>,
+    /// `connector` or `connector/operation`: its name in Redis.
+    key: String,
+    /// The fleet breaker's last snapshot and when it was read, so reads don't each ask Redis.
+    fleet_view: Mutex<Option<(Instant, Snapshot)>>,
+    /// Why a call is refused while it is open, built once so that a refusal allocates nothing.
+    open_reason: Arc<str>,
+}
+
+impl Circuit {
+    fn new(breaker: Breaker) -> Circuit {
+        let key = breaker_key(breaker.id(), breaker.operation());
+        Circuit {
+            open_reason: format!("{key} breaker is open").into(),
+            breaker: Arc::new(breaker),
+            key,
+            fleet_view: Mutex::new(None),
+        }
+    }
+
+    fn operation(&self) -> Option<&'static str> {
+        self.breaker.operation()
+    }
+
+    fn forget_view(&self) {
+        *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// This stack's metric handles. Building one through `metrics::counter!` with labels makes a key
+/// and looks it up in the recorder's registry, which cost more than the rest of a call did; each
+/// handle is therefore built on first use (so a series appears in `/metrics` exactly when it
+/// used to: at its first increment) and reused after. The handle belongs to the recorder
+/// installed at that first use: `App::start` installs the Prometheus recorder before any stack
+/// exists.
+#[derive(Default)]
+struct Meters {
+    /// `apiary_upstream_calls_total` by outcome: index 0 is `success`, then each [`ErrorClass`].
+    calls: [OnceLock<Counter>; 6],
+    call_seconds: OnceLock<Histogram>,
+    rejections: OnceLock<Counter>,
+    deferrals: OnceLock<Counter>,
+}
+
+fn outcome_index(result: &Result<(), ErrorClass>) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(ErrorClass::RateLimited) => 1,
+        Err(ErrorClass::Transient) => 2,
+        Err(ErrorClass::Permanent) => 3,
+        Err(ErrorClass::Auth) => 4,
+        Err(ErrorClass::Config) => 5,
+    }
+}
+
+/// Leave to call, from whichever breaker decided.
+#[derive(Debug, Clone, Copy)]
+enum Gate {
+    Local(breaker::Permit),
+    Fleet(FleetPermit),
+}
+
+/// How long a fleet breaker snapshot serves reads.
+const FLEET_VIEW_TTL: Duration = Duration::from_millis(500);
+
+impl Stack {
+    /// The stack of connector `id`. With `breaker.per_operation`, each of `operations` (the
+    /// connector's [`Connector::operations`](apiary_connectors::Connector::operations)) gets a
+    /// breaker of its own.
+    pub fn new(
+        id: &'static str,
+        operations: &[&'static str],
+        settings: &ConnectorSettings,
+        fetch: &FetchSettings,
+        fleet: Option<Arc<Fleet>>,
+    ) -> Stack {
+        let size = fleet.as_ref().map_or(1, |f| f.size);
+        let shares: Vec<Quota> = settings.rate_limit.iter().map(|q| fleet::share(*q, size)).collect();
+        let operations = match settings.breaker.per_operation {
+            true => operations
+                .iter()
+                .map(|op| Circuit::new(Breaker::for_operation(id, op, settings.breaker.clone())))
+                .collect(),
+            false => Vec::new(),
+        };
+        Stack {
+            id,
+            circuit: Circuit::new(Breaker::new(id, settings.breaker.clone())),
+            operations,
+            limiter: Limiter::new(&settings.rate_limit),
+            fallback: Limiter::new(&shares),
+            quotas: settings.rate_limit.clone(),
+            settings: settings.breaker.clone(),
+            fleet,
+            timeout: settings.breaker.timeout,
+            backoff: backoff::Backoff::new(fetch.backoff_base, fetch.backoff_max),
+            max_attempts: fetch.max_attempts,
+            max_wait: fetch.max_wait,
+            rate_limited_reason: format!("{id} rate limit reached").into(),
+            meters: Meters::default(),
+        }
+    }
+
+    /// Whether the stack shares state with a fleet.
+    pub fn is_fleet(&self) -> bool {
+        self.fleet.is_some()
+    }
+
+    /// The breaker a call of `operation` goes through: the operation's own, else the connector's.
+    fn circuit(&self, operation: &str) -> &Circuit {
+        self.operations.iter().find(|c| c.operation() == Some(operation)).unwrap_or(&self.circuit)
+    }
+
+    /// The breaker named by `operation` (`None`: the connector's), if this stack has it.
+    fn named(&self, operation: Option<&str>) -> Option<&Circuit> {
+        match operation {
+            None => Some(&self.circuit),
+            Some(op) => self.operations.iter().find(|c| c.operation() == Some(op)),
+        }
+    }
+
+    /// The operations that have a breaker of their own (none unless `breaker.per_operation`).
+    pub fn operations(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.operations.iter().filter_map(Circuit::operation)
+    }
+
+    /// Every breaker of this process: the connector's, then one per operation.
+    pub fn breakers(&self) -> impl Iterator<Item = &Arc<Breaker>> {
+        std::iter::once(&self.circuit).chain(&self.operations).map(|c| &c.breaker)
+    }
+
+    /// This process's breaker named by `operation` (`None`: the connector's), if the stack has it.
+    pub fn breaker(&self, operation: Option<&str>) -> Option<&Arc<Breaker>> {
+        self.named(operation).map(|c| &c.breaker)
+    }
+
+    /// The connector's breaker as the fleet sees it (this process's own without a fleet, or
+    /// while Redis is away).
+    pub async fn snapshot(&self) -> Snapshot {
+        self.view(&self.circuit).await
+    }
+
+    /// The breaker named by `operation` (`None`: the connector's) as the fleet sees it, if the
+    /// stack has it.
+    pub async fn snapshot_of(&self, operation: Option<&str>) -> Option<Snapshot> {
+        Some(self.view(self.named(operation)?).await)
+    }
+
+    /// Every breaker, as the fleet sees it: the connector's, then one per operation.
+    pub async fn snapshots(&self) -> Vec<Snapshot> {
+        let mut all = Vec::with_capacity(1 + self.operations.len());
+        for circuit in std::iter::once(&self.circuit).chain(&self.operations) {
+            all.push(self.view(circuit).await);
+        }
+        all
+    }
+
+    async fn view(&self, circuit: &Circuit) -> Snapshot {
+        let Some(fleet) = &self.fleet else { return circuit.breaker.snapshot() };
+        if let Some((at, snap)) = circuit.fleet_view.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < FLEET_VIEW_TTL
+        {
+            return snap.clone();
+        }
+        match fleet.snapshot(&circuit.key).await {
+            Ok(mut snap) => {
+                snap.connector = self.id.to_owned();
+                snap.operation = circuit.operation().map(str::to_owned);
+                *circuit.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
+                snap
+            }
+            Err(RedisDown) => circuit.breaker.snapshot(),
+        }
+    }
+
+    /// Hold a breaker open or closed (fleet-wide in fleet mode), or release it with `None`:
+    /// the one of `operation`, or with `operation` `None` every breaker of the connector.
+    /// `false` when the stack has no breaker for `operation`.
+    pub async fn force(&self, operation: Option<&str>, state: Option<BreakerState>) -> bool {
+        let circuits: Vec<&Circuit> = match operation {
+            None => std::iter::once(&self.circuit).chain(&self.operations).collect(),
+            Some(op) => match self.named(Some(op)) {
+                Some(c) => vec![c],
+                None => return false,
+            },
+        };
+        for circuit in circuits {
+            circuit.breaker.force(state);
+            if let Some(fleet) = &self.fleet {
+                let _ = fleet.force(&circuit.key, state).await;
+                circuit.forget_view();
+            }
+        }
+        true
+    }
+
+    async fn admit(&self, circuit: &Circuit) -> Result<Gate, Duration> {
+        if let Some(fleet) = &self.fleet {
+            match fleet.acquire(&circuit.key, &self.settings).await {
+                Ok(Ok(permit)) => return Ok(Gate::Fleet(permit)),
+                Ok(Err(wait)) => return Err(wait),
+                Err(RedisDown) => {}
+            }
+        }
+        circuit.breaker.try_acquire().map(Gate::Local)
+    }
+
+    fn release(&self, circuit: &Circuit, gate: Gate) {
+        if let Gate::Local(permit) = gate {
+            circuit.breaker.release(permit);
+        }
+        // A fleet probe lease expires on its own within one call timeout.
+    }
+
+    /// Wait for a slot of every quota, or return the wait when it is too long to take here.
+    /// `Ok` holds the moment the wait ended, which is when the call starts.
+    async fn pace(&self) -> Result<Instant, Duration> {
+        let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter).await };
+        let alone = self.limiter.wait();
+        if alone > self.max_wait {
+            return Err(alone);
+        }
+        match fleet.rate(self.id, &self.quotas, self.max_wait).await {
+            Ok(Ok(wait)) => {
+                let now = Instant::now();
+                let _ = self.limiter.reserve(now + wait, Duration::MAX);
+                if wait.is_zero() {
+                    return Ok(now);
+                }
+                metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
+                tokio::time::sleep(wait).await;
+                Ok(Instant::now())
+            }
+            Ok(Err(wait)) => Err(wait),
+            Err(RedisDown) => self.pace_locally(&self.fallback).await,
+        }
+    }
+
+    /// [`Limiter::acquire`], reading the clock once when there is no wait.
+    async fn pace_locally(&self, limiter: &Limiter) -> Result<Instant, Duration> {
+        let now = Instant::now();
+        let wait = limiter.reserve(now, self.max_wait)?;
+        if wait.is_zero() {
+            return Ok(now);
+        }
+        metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
+        tokio::time::sleep(wait).await;
+        Ok(Instant::now())
+    }
+
+    async fn record(&self, circuit: &Circuit, gate: Gate, outcome: Outcome, elapsed: Duration) {
+        match gate {
+            Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
+            Gate::Fleet(permit) => {
+                let failed = match outcome {
+                    Outcome::Failure => true,
+                    Outcome::Success => elapsed > self.settings.slow_call_threshold,
+                    // Not the upstream's fault: counts for nothing, but a probe still ends.
+                    Outcome::Ignored if !permit.probe => return,
+                    Outcome::Ignored => false,
+                };
+                let Some(fleet) = &self.fleet else { return };
+                if let Ok(Some(state)) = fleet.record(&circuit.key, &self.settings, permit, failed).await {
+                    circuit.forget_view();
+                    let operation = circuit.operation();
+                    breaker::transitioned(self.id, operation, state);
+                    breaker::gauge(self.id, operation, state);
+                    let operation = operation.unwrap_or_default();
+                    match state {
+                        BreakerState::Open => tracing::warn!(connector = self.id, operation, "fleet breaker opened"),
+                        _ => tracing::info!(
+                            connector = self.id,
+                            operation,
+                            to = state.as_str(),
+                            "fleet breaker changed state"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run `call` through timeout, limiter, breaker and retry. `call` performs one attempt of
+    /// `operation` (the request's [`step`](apiary_connectors::Request::step), which picks the
+    /// breaker when the connector keeps one per operation) and classifies its result.
+    pub async fn call<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
+    {
+        let circuit = self.circuit(operation);
+        let mut attempt = 0;
+        loop {
+            // Without a fleet, admission and recording are plain calls on the local breaker.
+            let admitted = match self.fleet {
+                None => circuit.breaker.try_acquire().map(Gate::Local),
+                Some(_) => self.admit(circuit).await,
+            };
+            let gate = match admitted {
+                Ok(gate) => gate,
+                Err(retry_in) => {
+                    self.meters
+                        .rejections
+                        .get_or_init(|| metrics::counter!("apiary_breaker_rejections_total", "connector" => self.id))
+                        .increment(1);
+                    return Err(CallError::Deferred { wait: retry_in, reason: circuit.open_reason.clone() });
+                }
+            };
+            let started = match self.pace().await {
+                Ok(started) => started,
+                Err(wait) => {
+                    self.release(circuit, gate);
+                    self.meters
+                        .deferrals
+                        .get_or_init(|| metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id))
+                        .increment(1);
+                    return Err(CallError::Deferred { wait, reason: self.rate_limited_reason.clone() });
+                }
+            };
+            attempt += 1;
+            let result = match self.attempt(started, call()).await {
+                Some(r) => r,
+                None => Err(ConnectorError::transient(format!(
+                    "no answer within {}",
+                    crate::config::format_duration(self.timeout)
+                ))),
+            };
+            let elapsed = started.elapsed();
+            let outcome = match &result {
+                Ok(_) => Outcome::Success,
+                Err(e) if e.counts_against_upstream() => Outcome::Failure,
+                Err(_) => Outcome::Ignored,
+            };
+            match gate {
+                Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
+                Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
+            }
+            let label = result.as_ref().map(|_| ()).map_err(|e| e.class);
+            self.meters.calls[outcome_index(&label)]
+                .get_or_init(|| {
+                    let label = match label {
+                        Ok(()) => "success",
+                        Err(class) => class.as_str(),
+                    };
+                    metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label)
+                })
+                .increment(1);
+            self.meters
+                .call_seconds
+                .get_or_init(|| metrics::histogram!("apiary_upstream_call_seconds", "connector" => self.id))
+                .record(elapsed.as_secs_f64());
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !err.is_retryable() || attempt >= self.max_attempts {
+                return Err(CallError::Failed(err));
+            }
+            let wait = match err.retry_after {
+                Some(asked) => asked,
+                None => self.backoff.delay(attempt - 1),
+            };
+            if wait > self.max_wait {
+                return Err(CallError::Deferred {
+                    wait,
+                    reason: format!("{} asked us to wait ({})", self.id, err.message).into(),
+                });
+            }
+            tracing::info!(connector = self.id, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Stack {
+    /// One attempt under the call timeout, counted from `started`: `None` when it ran out.
+    ///
+    /// Same as `tokio::time::timeout_at(started + timeout, fut)`, except that the future is
+    /// polled once before the timer is built: a call that answers on its first poll (a cached
+    /// or immediately refused call) then costs no timer and no runtime-handle clone. A call that
+    /// is still pending goes on under `timeout_at`, which is polled at once and so arms the
+    /// timer exactly as before; the deadline is the same either way.
+    async fn attempt<T>(&self, started: Instant, fut: impl Future<Output = T>) -> Option<T> {
+        let mut fut = pin!(fut);
+        if let Poll::Ready(v) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+            return Some(v);
+        }
+        match started.checked_add(self.timeout) {
+            Some(deadline) => tokio::time::timeout_at(deadline, fut).await.ok(),
+            // A timeout too long to represent never ends, as with `tokio::time::timeout`.
+            None => Some(fut.await),
+        }
+    }
+}
