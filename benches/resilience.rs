@@ -175,12 +175,12 @@ fn stack_overhead() {
                 let bn = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 let t = Instant::now();
                 for _ in 0..CALLS {
-                    black_box(stack.call("page", classify_note).await.unwrap());
+                    let _ = black_box(stack.call("page", classify_note).await.unwrap());
                 }
                 let sc = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 let t = Instant::now();
                 for _ in 0..CALLS {
-                    black_box(classify_note().await.unwrap());
+                    let _ = black_box(classify_note().await.unwrap());
                 }
                 let bc = t.elapsed().as_nanos() as f64 / CALLS as f64;
                 if run > 0 {

@@ -126,6 +126,9 @@ impl App {
                 tracing::warn!(breaker = %snap.key(), state = snap.state.as_str(), "breaker restored from the store");
             }
         }
+        if self.fleet.is_none() {
+            self.apply_holds().await?;
+        }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for breaker in self.fetcher.stacks().flat_map(|s| s.breakers()) {
             breaker.listen(tx.clone());
@@ -138,6 +141,51 @@ impl App {
                 }
             }
         });
+        Ok(())
+    }
+
+    /// Hold a breaker of connector `id` open or closed, or release it (`None`): the one of
+    /// `operation`, or every breaker of the connector. Fleet-wide through Redis in fleet mode;
+    /// otherwise recorded in the store, where other processes' workers pick it up
+    /// ([`App::apply_holds`]). `Ok(false)` when there is no such breaker.
+    pub async fn force(
+        &self,
+        id: &str,
+        operation: Option<&str>,
+        state: Option<BreakerState>,
+    ) -> Result<bool, StoreError> {
+        let Some(stack) = self.fetcher.stack(id) else { return Ok(false) };
+        if !stack.force(operation, state).await {
+            return Ok(false);
+        }
+        if self.fleet.is_none() {
+            let held: Vec<String> = match operation {
+                Some(op) => vec![crate::resilience::breaker_key(id, Some(op))],
+                None => stack.breakers().map(|b| crate::resilience::breaker_key(id, b.operation())).collect(),
+            };
+            for key in held {
+                self.store.set_breaker_hold(&key, state).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Take over the operators' holds recorded in the store (set through any process): each
+    /// breaker of this process is held, or released, as recorded. Without a fleet, workers call
+    /// this every few seconds.
+    pub async fn apply_holds(&self) -> Result<(), StoreError> {
+        let holds = self.store.breaker_holds().await?;
+        for stack in self.fetcher.stacks() {
+            for breaker in stack.breakers() {
+                let key = crate::resilience::breaker_key(stack.id, breaker.operation());
+                let wanted = holds.iter().find(|(k, _)| *k == key).map(|(_, state)| *state);
+                if breaker.forced() != wanted {
+                    breaker.force(wanted);
+                    let held = wanted.map_or("released", BreakerState::as_str);
+                    tracing::warn!(breaker = %key, state = held, "operator hold on the breaker taken over from the store");
+                }
+            }
+        }
         Ok(())
     }
 

@@ -122,7 +122,7 @@ pub async fn force_breaker(
         }
     };
     let operation = body.operation.as_deref();
-    if !stack.force(operation, forced).await {
+    if !app.force(&connector, operation, forced).await? {
         let known: Vec<&str> = stack.operations().collect();
         return Err(ApiError::bad_request(
             "unknown_operation",

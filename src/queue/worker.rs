@@ -24,6 +24,9 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     let concurrency = app.config.queue.concurrency;
     let poll = app.config.queue.poll_interval;
     tokio::spawn(sweep_lost_jobs(app.clone()));
+    if app.fleet.is_none() {
+        tokio::spawn(follow_holds(app.clone()));
+    }
     let signal = async move {
         shutdown.await;
         Ok(())
@@ -166,6 +169,21 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
 async fn finish(app: &App, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
     metrics::counter!("apiary_jobs_finished_total", "status" => status.as_str()).increment(1);
     app.store.finish_job(id, status, error).await
+}
+
+/// How often workers without a fleet look for operators' holds set through other processes.
+const HOLDS_EVERY: Duration = Duration::from_secs(2);
+
+/// Without Redis, an operator's hold set through another process (an API-only `apiary serve`)
+/// reaches this process's breakers through the store.
+async fn follow_holds(app: Arc<App>) {
+    let mut tick = tokio::time::interval(HOLDS_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.apply_holds().await {
+            tracing::error!(error = %e, "could not read operators' breaker holds");
+        }
+    }
 }
 
 /// Jobs whose worker died mid-run go back on the queue: at-least-once, nothing lost.

@@ -1,5 +1,6 @@
 //! The cache database: last good results (`datasets`), the `fetch_log` of attempts, job status
-//! (`jobs`) and persisted breaker state (`breakers`).
+//! (`jobs`), persisted breaker state (`breakers`) and operators' holds on breakers
+//! (`breaker_holds`).
 //!
 //! One [`Store`] over two databases: embedded SQLite (the default: one file, nothing to run) and
 //! Postgres. The SQL is written once — both speak `$N` placeholders, `ON CONFLICT` and partial
@@ -26,7 +27,7 @@ use sqlx::types::Json;
 
 pub use jobs::{JobRow, JobStatus, NewJob};
 
-use crate::resilience::Snapshot;
+use crate::resilience::{BreakerState, Snapshot};
 
 /// A database that could not answer; the message never holds a secret.
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +274,40 @@ impl Store {
             on_pool!(self, pool => sqlx::query_scalar("SELECT snapshot FROM breakers").fetch_all(pool).await?);
         rows.into_iter()
             .map(|Json(v)| crate::resilience::breaker::snapshot_from_json(v).map_err(StoreError::Corrupt))
+            .collect()
+    }
+
+    /// Hold the breaker `key` in `state`, or release it (`None`).
+    pub async fn set_breaker_hold(&self, key: &str, state: Option<BreakerState>) -> Result<(), StoreError> {
+        match state {
+            Some(state) => on_pool!(self, pool => sqlx::query(
+                "INSERT INTO breaker_holds (key, state, set_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET state = excluded.state, set_at = excluded.set_at",
+            )
+            .bind(key)
+            .bind(state.as_str())
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|_| ())?),
+            None => on_pool!(self, pool => sqlx::query("DELETE FROM breaker_holds WHERE key = $1")
+                .bind(key)
+                .execute(pool)
+                .await
+                .map(|_| ())?),
+        }
+        Ok(())
+    }
+
+    /// Every operator hold, by breaker key.
+    pub async fn breaker_holds(&self) -> Result<Vec<(String, BreakerState)>, StoreError> {
+        let rows: Vec<(String, String)> =
+            on_pool!(self, pool => sqlx::query_as("SELECT key, state FROM breaker_holds").fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|(key, state)| match BreakerState::parse(&state) {
+                Some(state) => Ok((key, state)),
+                None => Err(StoreError::Corrupt(format!("breaker hold {key}: unknown state `{state}`"))),
+            })
             .collect()
     }
 }

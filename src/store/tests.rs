@@ -119,6 +119,18 @@ async fn breaker_snapshots_round_trip(store: Store) {
     assert_eq!(back[0].state, crate::resilience::BreakerState::Open);
     assert_eq!(back[1].operation.as_deref(), Some("efetch"));
     assert_eq!(back[1].state, crate::resilience::BreakerState::Closed);
+
+    // Operators' holds: set, replaced, released.
+    use crate::resilience::BreakerState::{Closed, Open};
+    store.set_breaker_hold("arxiv", Some(Open)).await.unwrap();
+    store.set_breaker_hold("pubmed/efetch", Some(Open)).await.unwrap();
+    store.set_breaker_hold("arxiv", Some(Closed)).await.unwrap();
+    let mut holds = store.breaker_holds().await.unwrap();
+    holds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(holds, [("arxiv".to_owned(), Closed), ("pubmed/efetch".to_owned(), Open)]);
+    store.set_breaker_hold("arxiv", None).await.unwrap();
+    store.set_breaker_hold("never-held", None).await.unwrap();
+    assert_eq!(store.breaker_holds().await.unwrap(), [("pubmed/efetch".to_owned(), Open)]);
 }
 
 #[tokio::test]

@@ -44,3 +44,50 @@ async fn an_api_only_process_sees_the_workers_breakers() {
         "past retry_at an open breaker reads half-open"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
+    apiary::install_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("APIARY_DATABASE_URL".to_string(), format!("sqlite://{}", dir.path().join("apiary.db").display())),
+        ("APIARY_QUEUE__NAME".to_string(), format!("holds-{}", uuid::Uuid::new_v4().simple())),
+        ("APIARY_CONTACT_EMAIL".to_string(), "ops@example.org".to_string()),
+    ];
+    let config = Config::load_with(&[], env).unwrap();
+    let workers = App::start(config.clone()).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(apiary::queue::run_workers(workers.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let api = App::start(config.clone()).await.unwrap();
+    let held = |app: &App, id: &str, op: Option<&str>| app.fetcher.stack(id).unwrap().breaker(op).unwrap().forced();
+    let eventually = |want: Option<BreakerState>, id: &'static str, op: Option<&'static str>| {
+        let workers = workers.clone();
+        async move {
+            for _ in 0..50 {
+                if held(&workers, id, op) == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the workers' {id} {op:?} breaker is held {:?}, not {want:?}", held(&workers, id, op));
+        }
+    };
+
+    // Held open through the API process: the worker process's breaker follows within seconds.
+    assert!(api.force("arxiv", None, Some(BreakerState::Open)).await.unwrap());
+    eventually(Some(BreakerState::Open), "arxiv", None).await;
+    // One operation only, on a connector that keeps a breaker per operation.
+    assert!(api.force("sec_edgar", Some("companyfacts"), Some(BreakerState::Open)).await.unwrap());
+    eventually(Some(BreakerState::Open), "sec_edgar", Some("companyfacts")).await;
+    assert_eq!(held(&workers, "sec_edgar", Some("submissions")), None);
+    // Released: the workers let go too, and a process started later sees no hold.
+    assert!(api.force("arxiv", None, None).await.unwrap());
+    eventually(None, "arxiv", None).await;
+    let later = App::start(config).await.unwrap();
+    assert_eq!(held(&later, "arxiv", None), None);
+    assert_eq!(held(&later, "sec_edgar", Some("companyfacts")), Some(BreakerState::Open), "a hold survives restarts");
+    assert!(!api.force("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
+    let _ = stop.send(());
+}

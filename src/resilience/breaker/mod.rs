@@ -280,6 +280,11 @@ impl Breaker {
         gauge(self.id, self.operation, s.state);
     }
 
+    /// The state an operator holds the breaker in, if any.
+    pub fn forced(&self) -> Option<BreakerState> {
+        self.lock().forced
+    }
+
     /// The current state; an open breaker whose recovery time has passed reads as half-open.
     pub fn state(&self) -> BreakerState {
         let s = self.lock();
