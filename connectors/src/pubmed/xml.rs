@@ -1,6 +1,6 @@
 //! One streaming pass over quick-xml events, for E-utilities documents whose text mixes in markup
 //! (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly. The events come
-//! from the fast scanner ([`super::scan`]), or from quick-xml's reader where the scanner is unsure.
+//! from the fast scanner ([`crate::xml_scan`]), or from quick-xml's reader where the scanner is unsure.
 //!
 //! The whole document is checked as it goes by: any malformation — a bad attribute anywhere,
 //! content after the root, a body cut off before the root closes — is an error, even after the

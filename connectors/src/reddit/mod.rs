@@ -26,15 +26,23 @@
 //! children instead of `t3` posts: permanent. `raw_json=1` is always sent so text arrives
 //! unescaped; should a body still carry escaped text (no `raw_json`), it is unescaped here.
 //! The record id is the post's fullname (`t3_48fbm9`).
+//!
+//! Parsing (in `body`): the envelope is read into derived structs, as strictly as `String` fields
+//! would be read (a field of the wrong type makes the body unreadable), with strings borrowed from
+//! the body where they have no escapes. Each post is read leniently, as a `serde_json::Value`
+//! would be (any JSON accepted, a field of another type as absent), keeping only the fields a
+//! record uses: the many others are parsed and dropped without being built.
 
-use serde::Deserialize;
+mod body;
+
 use serde_json::Value;
 
-use crate::guardian::unescape_html;
+use crate::json::{self, StrictStr};
 use crate::params::{self, Param, ParamError, Params};
-use crate::record::{Article, Record};
-use crate::text::{clean, epoch, snippet};
+use crate::record::Record;
+use crate::text::{clean, snippet};
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use body::{Body, kind, post};
 
 /// Most posts reddit returns per request.
 const PAGE_SIZE: u64 = 100;
@@ -161,7 +169,7 @@ impl Connector for Reddit {
                 ConnectorError::rate_limited(format!("reddit HTTP 429: {}", summary_of(resp))).with_retry_after(wait)
             );
         }
-        let body: Body = match serde_json::from_slice(resp.body) {
+        let body: Body = match json::parse(resp.body) {
             Ok(body) => body,
             Err(e) if resp.is_success() => {
                 return Err(ConnectorError::transient(format!("unreadable reddit body: {e}")));
@@ -177,14 +185,14 @@ impl Connector for Reddit {
         if !resp.is_success() || body.error.is_some() {
             return Err(classify(resp, &body));
         }
-        let (Some("Listing"), Some(data)) = (body.kind.as_deref(), body.data) else {
+        let (Some("Listing"), Some(data)) = (body.kind.as_ref().map(|k| &*k.0), body.data) else {
             return Err(ConnectorError::transient(format!(
                 "reddit answered without a listing: {}",
                 snippet(&resp.text())
             )));
         };
         let children = data.children.unwrap_or_default();
-        if !children.is_empty() && children.iter().all(|c| c.kind.as_deref() == Some("t5")) {
+        if !children.is_empty() && children.iter().all(|c| kind(c) == Some("t5")) {
             return Err(ConnectorError::permanent(format!(
                 "no subreddit `{}`: reddit redirected to subreddit search",
                 p.get("subreddit").map(String::as_str).unwrap_or("")
@@ -196,12 +204,12 @@ impl Connector for Reddit {
         let got = children.len() as u64;
         let records: Vec<Record> = children
             .into_iter()
-            .filter(|c| c.kind.as_deref() == Some("t3"))
-            .filter_map(|c| post(&c.data, escaped))
+            .filter(|c| kind(c) == Some("t3"))
+            .filter_map(|c| c.data.0.and_then(|d| post(d, escaped)))
             .take(usize::try_from(remaining).unwrap_or(usize::MAX))
             .collect();
         let fetched = seen.saturating_add(got);
-        let after = data.after.filter(|a| !a.is_empty());
+        let after = data.after.map(|a| a.0).filter(|a| !a.is_empty());
         let next = match after {
             Some(after) if got > 0 && fetched < wanted(p) && req.index + 1 < ctx.max_pages => {
                 Some(page_request(ctx, p, Some(&after), fetched).with_secrets_of(req).after(req))
@@ -286,8 +294,8 @@ fn classify(resp: &Response, body: &Body) -> ConnectorError {
         200..=299 => body.error.as_ref().and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(400),
         s => s,
     };
-    let mut detail = body.message.clone().unwrap_or_else(|| "error".into());
-    if let Some(reason) = &body.reason {
+    let mut detail = body.message.as_ref().map_or_else(|| "error".into(), |m| m.0.clone().into_owned());
+    if let Some(StrictStr(reason)) = &body.reason {
         detail = format!("{detail} ({reason})");
     }
     if let Some(Value::String(e)) = &body.error {
@@ -323,51 +331,4 @@ fn summary_of(resp: &Response) -> String {
     let text = resp.text();
     let plain = if text.trim_start().starts_with('<') { crate::guardian::html_to_text(&text) } else { clean(&text) };
     snippet(&plain)
-}
-
-fn post(d: &Value, escaped: bool) -> Option<Record> {
-    let s = |name: &str| d.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let text = |name: &str| s(name).map(|v| clean(&if escaped { unescape_html(v) } else { v.to_owned() }));
-    let id = s("name").map(str::to_owned).or_else(|| s("id").map(|id| format!("t3_{id}")))?;
-    let permalink = s("permalink").map(absolute);
-    let url = s("url").map(|u| absolute(&if escaped { unescape_html(u) } else { u.to_owned() })).or(permalink);
-    let published =
-        d.get("created_utc").and_then(Value::as_f64).filter(|t| t.is_finite()).and_then(|t| epoch(t as i64, false));
-    Some(Record::Article(Article {
-        source: "reddit".into(),
-        id,
-        title: text("title").unwrap_or_default(),
-        url,
-        published,
-        author: s("author").filter(|a| *a != "[deleted]" && *a != "[removed]").map(str::to_owned),
-        summary: text("selftext").filter(|t| !t.is_empty()),
-        outlet: s("subreddit").map(str::to_owned),
-    }))
-}
-
-/// Reddit's relative links (`/r/...`) made absolute.
-fn absolute(link: &str) -> String {
-    if link.starts_with('/') { format!("https://www.reddit.com{link}") } else { link.to_owned() }
-}
-
-#[derive(Deserialize)]
-struct Body {
-    kind: Option<String>,
-    data: Option<Listing>,
-    message: Option<String>,
-    error: Option<Value>,
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Listing {
-    children: Option<Vec<Child>>,
-    after: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Child {
-    kind: Option<String>,
-    #[serde(default)]
-    data: Value,
 }
