@@ -21,7 +21,9 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// The HTTP client and every connector's stack, shared by all jobs of a process.
 pub struct Fetcher {
     client: reqwest::Client,
-    stacks: HashMap<&'static str, Arc<Stack>>,
+    /// Each configured connector's settings and stack, in `apiary_connectors::all()` order; a
+    /// dozen entries, so a scan finds one faster than hashing its id would.
+    connectors: Vec<(&'static str, ConnectorSettings, Arc<Stack>)>,
     config: Arc<Config>,
     /// Access tokens by connector, with when to renew them.
     tokens: Mutex<HashMap<&'static str, (String, Instant)>>,
@@ -34,38 +36,40 @@ impl Fetcher {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        let stacks = apiary_connectors::all()
+        let connectors = apiary_connectors::all()
             .iter()
             .filter_map(|c| {
                 let settings = config.connector(c.id())?;
                 let stack = Stack::new(c.id(), c.operations(), settings, &config.fetch, fleet.clone());
-                Some((c.id(), Arc::new(stack)))
+                Some((c.id(), settings.clone(), Arc::new(stack)))
             })
             .collect();
-        Ok(Fetcher { client, stacks, config, tokens: Mutex::new(HashMap::new()) })
+        Ok(Fetcher { client, connectors, config, tokens: Mutex::new(HashMap::new()) })
+    }
+
+    fn entry(&self, id: &str) -> Option<(&ConnectorSettings, &Arc<Stack>)> {
+        self.connectors.iter().find(|(c, ..)| *c == id).map(|(_, settings, stack)| (settings, stack))
     }
 
     pub fn stack(&self, id: &str) -> Option<&Arc<Stack>> {
-        self.stacks.get(id)
+        self.entry(id).map(|(_, stack)| stack)
     }
 
     pub fn stacks(&self) -> impl Iterator<Item = &Arc<Stack>> {
-        apiary_connectors::all().iter().filter_map(|c| self.stacks.get(c.id()))
+        self.connectors.iter().map(|(.., stack)| stack)
     }
 
     /// Run the whole chain of requests for `params`.
     pub async fn fetch(&self, connector: &dyn Connector, params: &Params) -> Result<Vec<Record>, CallError> {
         let id = connector.id();
-        let settings = self
-            .config
-            .connector(id)
+        let (settings, stack) = self
+            .entry(id)
             .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} is not configured"))))?;
-        let stack = self
-            .stacks
-            .get(id)
-            .ok_or_else(|| CallError::Failed(ConnectorError::config(format!("{id} has no stack"))))?;
         let mut ctx = self.context(settings);
-        let token = self.token(connector, stack, &ctx).await?;
+        let token = match connector.token_request(&ctx) {
+            None => None,
+            Some(request) => self.token(connector, stack, &ctx, request.map_err(CallError::Failed)?).await?,
+        };
         ctx.token = token.as_deref();
         let result = self.chain(connector, stack, &ctx, params, settings.max_pages).await;
         if let Err(CallError::Failed(e)) = &result
@@ -91,22 +95,22 @@ impl Fetcher {
     /// The operation a fetch of `params` begins with, when the connector keeps a breaker for it
     /// (`breaker.per_operation`); `None` otherwise, or when no first request can be built.
     pub fn operation(&self, connector: &dyn Connector, params: &Params) -> Option<&'static str> {
-        let mut operations = self.stacks.get(connector.id())?.operations().peekable();
+        let (settings, stack) = self.entry(connector.id())?;
+        let mut operations = stack.operations().peekable();
         operations.peek()?;
-        let settings = self.config.connector(connector.id())?;
         let step = connector.start(&self.context(settings), params).ok()?.step;
         operations.find(|op| *op == step)
     }
 
-    /// The connector's access token: cached while valid, else obtained through the stack.
+    /// The connector's access token: cached while valid, else obtained with `request` through
+    /// the stack.
     async fn token(
         &self,
         connector: &dyn Connector,
         stack: &Stack,
         ctx: &Context<'_>,
+        request: Request,
     ) -> Result<Option<String>, CallError> {
-        let Some(request) = connector.token_request(ctx) else { return Ok(None) };
-        let request = request.map_err(CallError::Failed)?;
         let id = connector.id();
         if let Some((token, until)) = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(id)
             && Instant::now() < *until

@@ -266,8 +266,8 @@ impl Stack {
 
     /// Wait for a slot of every quota, or return the wait when it is too long to take here.
     /// `Ok` holds the moment the wait ended, which is when the call starts.
-    async fn pace(&self) -> Result<Instant, Duration> {
-        let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter).await };
+    async fn pace(&self, now: Instant) -> Result<Instant, Duration> {
+        let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter, now).await };
         let alone = self.limiter.wait();
         if alone > self.max_wait {
             return Err(alone);
@@ -284,13 +284,12 @@ impl Stack {
                 Ok(Instant::now())
             }
             Ok(Err(wait)) => Err(wait),
-            Err(RedisDown) => self.pace_locally(&self.fallback).await,
+            Err(RedisDown) => self.pace_locally(&self.fallback, Instant::now()).await,
         }
     }
 
-    /// [`Limiter::acquire`], reading the clock once when there is no wait.
-    async fn pace_locally(&self, limiter: &Limiter) -> Result<Instant, Duration> {
-        let now = Instant::now();
+    /// [`Limiter::acquire`] as of `now`, which is when the call starts when there is no wait.
+    async fn pace_locally(&self, limiter: &Limiter, now: Instant) -> Result<Instant, Duration> {
         let wait = limiter.reserve(now, self.max_wait)?;
         if wait.is_zero() {
             return Ok(now);
@@ -344,8 +343,9 @@ impl Stack {
         let mut attempt = 0;
         loop {
             // Without a fleet, admission and recording are plain calls on the local breaker.
+            let now = Instant::now();
             let admitted = match self.fleet {
-                None => circuit.breaker.try_acquire().map(Gate::Local),
+                None => circuit.breaker.try_acquire_at(now).map(Gate::Local),
                 Some(_) => self.admit(circuit).await,
             };
             let gate = match admitted {
@@ -358,7 +358,7 @@ impl Stack {
                     return Err(CallError::Deferred { wait: retry_in, reason: circuit.open_reason.clone() });
                 }
             };
-            let started = match self.pace().await {
+            let started = match self.pace(now).await {
                 Ok(started) => started,
                 Err(wait) => {
                     self.release(circuit, gate);
@@ -377,14 +377,15 @@ impl Stack {
                     crate::config::format_duration(self.timeout)
                 ))),
             };
-            let elapsed = started.elapsed();
+            let ended = Instant::now();
+            let elapsed = ended.saturating_duration_since(started);
             let outcome = match &result {
                 Ok(_) => Outcome::Success,
                 Err(e) if e.counts_against_upstream() => Outcome::Failure,
                 Err(_) => Outcome::Ignored,
             };
             match gate {
-                Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
+                Gate::Local(permit) => circuit.breaker.record_at(permit, outcome, elapsed, ended),
                 Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
             }
             let label = result.as_ref().map(|_| ()).map_err(|e| e.class);

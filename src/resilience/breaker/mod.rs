@@ -120,6 +120,8 @@ struct Inner {
     consecutive_failures: u32,
     /// Recent outcomes: when, and whether it failed.
     window: VecDeque<(Instant, bool)>,
+    /// How many outcomes in `window` are failures, kept as it changes.
+    window_failures: u32,
     probes_in_flight: u32,
     probe_successes: u32,
     generation: u64,
@@ -138,6 +140,7 @@ impl Breaker {
                 opened_at: None,
                 consecutive_failures: 0,
                 window: VecDeque::new(),
+                window_failures: 0,
                 probes_in_flight: 0,
                 probe_successes: 0,
                 generation: 0,
@@ -175,7 +178,11 @@ impl Breaker {
 
     /// Leave to call, or the time until a call may be tried.
     pub fn try_acquire(&self) -> Result<Permit, Duration> {
-        let now = Instant::now();
+        self.try_acquire_at(Instant::now())
+    }
+
+    /// [`Breaker::try_acquire`] with the clock already read.
+    pub fn try_acquire_at(&self, now: Instant) -> Result<Permit, Duration> {
         let mut s = self.lock();
         match s.forced {
             Some(BreakerState::Open) => return Err(self.settings.recovery_timeout),
@@ -209,7 +216,11 @@ impl Breaker {
 
     /// Record how the call made with `permit` went.
     pub fn record(&self, permit: Permit, outcome: Outcome, elapsed: Duration) {
-        let now = Instant::now();
+        self.record_at(permit, outcome, elapsed, Instant::now())
+    }
+
+    /// [`Breaker::record`] with the clock already read.
+    pub fn record_at(&self, permit: Permit, outcome: Outcome, elapsed: Duration, now: Instant) {
         let failed = match outcome {
             Outcome::Ignored => {
                 self.release(permit);
@@ -242,9 +253,10 @@ impl Breaker {
             return;
         }
         s.window.push_back((now, failed));
+        s.window_failures += u32::from(failed);
         self.prune(&mut s, now);
         s.consecutive_failures = if failed { s.consecutive_failures + 1 } else { 0 };
-        let (calls, failures) = counts(&s.window);
+        let (calls, failures) = counts(&s);
         let rate_tripped = calls >= self.settings.minimum_calls
             && failures as f64 * 100.0 >= self.settings.failure_rate_threshold * calls as f64;
         if failed && (s.consecutive_failures >= self.settings.failure_threshold || rate_tripped) {
@@ -299,7 +311,7 @@ impl Breaker {
     }
 
     fn snap(&self, s: &Inner, now: Instant) -> Snapshot {
-        let (calls, failures) = counts(&s.window);
+        let (calls, failures) = counts(s);
         let state = effective(s, now);
         let retry_at = (state == BreakerState::Open).then(|| {
             Utc::now() + chrono::Duration::from_std(s.until.saturating_duration_since(now)).unwrap_or_default()
@@ -322,12 +334,12 @@ impl Breaker {
         match self.settings.window {
             Window::Count(n) => {
                 while s.window.len() > n as usize {
-                    s.window.pop_front();
+                    pop(s);
                 }
             }
             Window::Time(d) => {
                 while s.window.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > d) {
-                    s.window.pop_front();
+                    pop(s);
                 }
             }
         }
@@ -346,6 +358,7 @@ impl Breaker {
             }
             BreakerState::Closed => {
                 s.window.clear();
+                s.window_failures = 0;
                 s.consecutive_failures = 0;
                 s.opened_at = None;
             }
@@ -390,9 +403,16 @@ fn effective(s: &Inner, now: Instant) -> BreakerState {
     }
 }
 
-fn counts(window: &VecDeque<(Instant, bool)>) -> (u32, u32) {
-    let failures = window.iter().filter(|(_, failed)| *failed).count() as u32;
-    (window.len() as u32, failures)
+/// Calls and failures in the window.
+fn counts(s: &Inner) -> (u32, u32) {
+    (s.window.len() as u32, s.window_failures)
+}
+
+/// Drop the oldest outcome of the window.
+fn pop(s: &mut Inner) {
+    if let Some((_, failed)) = s.window.pop_front() {
+        s.window_failures -= u32::from(failed);
+    }
 }
 
 /// Metric labels of a breaker: the connector, and the operation for a per-operation breaker.
