@@ -135,11 +135,7 @@ pub async fn force_breaker(
         ));
     }
     tracing::warn!(connector = %connector, operation = op_name(operation), state = %body.state, "breaker forced by an operator");
-    let shown = match stack.snapshot_of(operation).await {
-        Some(snap) => snap,
-        None => stack.snapshot().await,
-    };
-    Ok(Json(serde_json::to_value(shown).unwrap_or_default()))
+    Ok(Json(serde_json::to_value(stack.snapshot_of(operation).await).unwrap_or_default()))
 }
 
 fn op_name(operation: Option<&str>) -> &str {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
-use apiary_connectors::Params;
 use chrono::Utc;
 use tracing::Instrument;
 
@@ -87,12 +86,7 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
     let Some(connector) = apiary_connectors::get(&row.connector) else {
         return finish(app, id, JobStatus::Failed, Some(&format!("unknown connector `{}`", row.connector))).await;
     };
-    let params: Params = row
-        .params
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-        .collect();
+    let params = App::params(&row.params.0);
     let waited = (Utc::now() - row.created_at).to_std().unwrap_or_default();
     let started_at = Utc::now();
     let clock = std::time::Instant::now();

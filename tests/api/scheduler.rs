@@ -25,19 +25,7 @@ async fn three_schedulers_enqueue_each_tick_once() {
     for _ in 0..3 {
         apps.push(App::start(config.clone()).await.unwrap());
     }
-    let (stop, _) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    for app in &apps {
-        let mut rx = stop.subscribe();
-        tasks.push(tokio::spawn(apiary::queue::run_scheduler(app.clone(), async move {
-            let _ = rx.wait_for(|s| *s).await;
-        })));
-    }
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    let _ = stop.send(true);
-    for t in tasks {
-        t.await.unwrap();
-    }
+    run_schedulers(&apps, Duration::from_millis(4500)).await;
     let apiary::store::Store::Postgres(pool) = &apps[0].store else { panic!("postgres store") };
     let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
     // 4.5 s of a 1 s sync: the tick we started in plus 4 or 5 more — never three times that.
@@ -89,21 +77,26 @@ async fn a_cron_sync_catches_up_once_then_ticks_once_per_time_across_schedulers(
     // The last tick anyone claimed was a minute ago: sixty ticks were missed while nobody ran.
     let a_minute_ago = chrono::Utc::now().timestamp() - 60;
     assert!(apps[0].store.claim_tick(&key, a_minute_ago, "earlier").await.unwrap());
+    run_schedulers(&apps, Duration::from_millis(3500)).await;
+    let apiary::store::Store::Postgres(pool) = &apps[0].store else { panic!("postgres store") };
+    let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
+    // The old tick, one catch-up, then one per second for 3.5 s — from two schedulers, not twice that.
+    assert!((4..=7).contains(&ticks), "{ticks} ticks");
+}
+
+/// Run a scheduler on each of `apps` for `how_long`, then stop them all.
+async fn run_schedulers(apps: &[std::sync::Arc<App>], how_long: Duration) {
     let (stop, _) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for app in &apps {
+    for app in apps {
         let mut rx = stop.subscribe();
         tasks.push(tokio::spawn(apiary::queue::run_scheduler(app.clone(), async move {
             let _ = rx.wait_for(|s| *s).await;
         })));
     }
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(how_long).await;
     let _ = stop.send(true);
     for t in tasks {
         t.await.unwrap();
     }
-    let apiary::store::Store::Postgres(pool) = &apps[0].store else { panic!("postgres store") };
-    let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
-    // The old tick, one catch-up, then one per second for 3.5 s — from two schedulers, not twice that.
-    assert!((4..=7).contains(&ticks), "{ticks} ticks");
 }
