@@ -132,6 +132,68 @@ fn notice_bodies_are_classified_and_never_show_the_key() {
     assert_eq!(err.class, ErrorClass::Transient, "no series in a 200 body");
 }
 
+/// Notices are read in the same pass as the data: whatever their value's type, wherever they sit,
+/// a repeated one counting by its last value.
+#[test]
+fn notices_of_any_shape_are_read_in_one_pass() {
+    let av = get("alpha_vantage").unwrap();
+    let quote = params(av, &[("function", "GLOBAL_QUOTE"), ("symbol", "IBM")]);
+    let series = params(av, &[("function", "TIME_SERIES_DAILY"), ("symbol", "IBM")]);
+    let cases: &[(&Params, &str, ErrorClass, &str)] = &[
+        (&quote, r#"{"Information": 25}"#, ErrorClass::RateLimited, "Alpha Vantage notice: 25"),
+        (
+            &quote,
+            r#"{"Note": {"b": [1, null], "a": true}}"#,
+            ErrorClass::RateLimited,
+            r#"rate limit: {"a":true,"b":[1,null]}"#,
+        ),
+        (
+            &quote,
+            r#"{"Error Message": "Invalid API call.\n  Retry"}"#,
+            ErrorClass::Permanent,
+            "refused the call: Invalid API call. Retry",
+        ),
+        // A later repeat of a key replaces the earlier value; `Error Message` wins over `Note`.
+        (
+            &quote,
+            r#"{"Note": "your apikey is invalid", "Note": "5 calls per minute"}"#,
+            ErrorClass::RateLimited,
+            "rate limit: 5 calls per minute",
+        ),
+        (
+            &quote,
+            r#"{"Information": "the apikey is invalid", "Information": "new"}"#,
+            ErrorClass::RateLimited,
+            "notice: new",
+        ),
+        (
+            &quote,
+            r#"{"Global Quote": {"01. symbol": "IBM"}, "Error Message": "the apikey is missing"}"#,
+            ErrorClass::Auth,
+            "refused the call: the apikey is missing",
+        ),
+        (
+            &series,
+            r#"{"Time Series (Daily)": {}, "Note": "call frequency"}"#,
+            ErrorClass::RateLimited,
+            "rate limit: call frequency",
+        ),
+        (
+            &series,
+            r#"{"Information": "This is a premium endpoint.", "Meta Data": {}}"#,
+            ErrorClass::Auth,
+            "refused the key: This is a premium endpoint.",
+        ),
+    ];
+    for (p, body, class, message) in cases {
+        let err = read_one(av, p, 200, body.as_bytes()).unwrap_err();
+        assert_eq!((err.class, err.message.contains(message)), (*class, true), "{body}: {}", err.message);
+    }
+    let long = format!(r#"{{"Note": "{}"}}"#, "é".repeat(300));
+    let err = read_one(av, &quote, 200, long.as_bytes()).unwrap_err();
+    assert_eq!(err.message, format!("Alpha Vantage rate limit: {}…", "é".repeat(200)));
+}
+
 #[test]
 fn truncated_and_http_failures() {
     let av = get("alpha_vantage").unwrap();

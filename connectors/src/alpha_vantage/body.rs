@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::MapAccess;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use super::{Eastern, SERIES, bare, local_time};
 use crate::ConnectorError;
@@ -19,21 +21,99 @@ use crate::text;
 /// The top-level object, read for the function asked.
 pub(super) enum Body<'a> {
     Quote(Box<QuoteBody<'a>>),
-    Series(SeriesBody<'a>),
+    Series(Box<SeriesBody<'a>>),
 }
 
-impl Body<'_> {
-    /// Whether a `Note`, `Information` or `Error Message` field is present.
-    pub(super) fn has_notice(&self) -> bool {
+impl<'a> Body<'a> {
+    /// The body's `Note`, `Information` and `Error Message` fields.
+    pub(super) fn notices(&self) -> &Notices<'a> {
         match self {
-            Body::Quote(b) => b.notice,
-            Body::Series(b) => b.notice,
+            Body::Quote(b) => &b.notices,
+            Body::Series(b) => &b.notices,
         }
     }
 }
 
-fn is_notice(key: &str) -> bool {
-    matches!(key, "Note" | "Information" | "Error Message")
+/// The fields Alpha Vantage answers with instead of data, read while the body is: each as the
+/// text of its value (a string as it is, any other value as compact JSON), a repeated key keeping
+/// its last value.
+#[derive(Default)]
+pub(super) struct Notices<'a> {
+    pub(super) error: Option<Cow<'a, str>>,
+    pub(super) note: Option<Cow<'a, str>>,
+    pub(super) information: Option<Cow<'a, str>>,
+}
+
+impl<'de> Notices<'de> {
+    /// Reads the value when `key` is a notice; `false` leaves it to the caller.
+    fn offer<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let slot = match key {
+            "Error Message" => &mut self.error,
+            "Note" => &mut self.note,
+            "Information" => &mut self.information,
+            _ => return Ok(false),
+        };
+        *slot = Some(map.next_value::<NoticeText>()?.0);
+        Ok(true)
+    }
+}
+
+/// Any JSON value as text: a string borrowed where it had no escapes, anything else as
+/// `Value::to_string` writes it.
+struct NoticeText<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for NoticeText<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoticeVisitor)
+    }
+}
+
+struct NoticeVisitor;
+
+impl NoticeVisitor {
+    fn json<'a, E>(v: Value) -> Result<NoticeText<'a>, E> {
+        Ok(NoticeText(Cow::Owned(v.to_string())))
+    }
+}
+
+impl<'de> Visitor<'de> for NoticeVisitor {
+    type Value = NoticeText<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(NoticeText(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(NoticeText(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(NoticeText(Cow::Owned(s)))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Self::json(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Self::json(n.into())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Self::json(n.into())
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        Self::json(n.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Self::json(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Self::json(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Self::json(Value::deserialize(SeqAccessDeserializer::new(seq))?)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Self::json(Value::deserialize(MapAccessDeserializer::new(map))?)
+    }
 }
 
 /// The value of the key first in key order among those with one name.
@@ -63,13 +143,15 @@ impl<'de, T: Deserialize<'de>> Slot<'de, T> {
 /// `GLOBAL_QUOTE`: `{"Global Quote": {"01. symbol": .., "05. price": .., ...}}`.
 #[derive(Default)]
 pub(super) struct QuoteBody<'a> {
-    notice: bool,
+    notices: Notices<'a>,
     quote: Obj<QuoteFields<'a>>,
 }
 
 impl<'de> Fields<'de> for QuoteBody<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error> {
-        self.notice |= is_notice(&key);
+        if self.notices.offer(&key, map)? {
+            return Ok(());
+        }
         match &*key {
             "Global Quote" => self.quote = map.next_value()?,
             _ => json::skip(map)?,
@@ -107,7 +189,7 @@ impl<'de> Fields<'de> for QuoteFields<'de> {
 /// A price series: `{"Meta Data": {..}, "Time Series (1min)": {"<when>": {bar}, ..}}`.
 #[derive(Default)]
 pub(super) struct SeriesBody<'a> {
-    notice: bool,
+    notices: Notices<'a>,
     meta: Obj<Meta<'a>>,
     /// Every other key; the series is the first, in key order, whose value is an object.
     candidates: BTreeMap<Cow<'a, str>, Points<'a>>,
@@ -115,7 +197,9 @@ pub(super) struct SeriesBody<'a> {
 
 impl<'de> Fields<'de> for SeriesBody<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error> {
-        self.notice |= is_notice(&key);
+        if self.notices.offer(&key, map)? {
+            return Ok(());
+        }
         if key == "Meta Data" {
             self.meta = map.next_value()?;
         } else {

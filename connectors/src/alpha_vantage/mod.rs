@@ -23,24 +23,27 @@
 //! `GLOBAL_QUOTE` for an unknown symbol answers `{"Global Quote": {}}`: a permanent failure.
 //!
 //! Parsing: bodies are read straight into structs (`body`, with the lenient readers of
-//! `json`, which the other JSON connectors share), not into a `serde_json::Value`; a body
-//! holding `Note`, `Information` or `Error Message` is read again as a `Value` to classify it.
+//! `json`, which the other JSON connectors share), not into a `serde_json::Value`; `Note`,
+//! `Information` and `Error Message` are kept as text in the same pass and classified from it.
 //!
 //! [`Quote`]: crate::record::Quote
 //! [`PriceBar`]: crate::record::PriceBar
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
-use serde_json::{Map, Value};
+use memchr::memmem::Finder;
 
 mod body;
 
 use crate::json::{self, Obj};
-use body::{Body, QuoteBody, SeriesBody, quote, series};
+use body::{Body, Notices, QuoteBody, SeriesBody, quote, series};
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::Record;
-use crate::text::{self, snippet};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::text;
+use crate::{Connector, ConnectorError, Context, ErrorClass, Group, Page, Request, Response};
 
 pub struct AlphaVantage;
 
@@ -128,7 +131,7 @@ impl Connector for AlphaVantage {
         let body = if function == "GLOBAL_QUOTE" {
             json::parse::<Obj<QuoteBody>>(resp.body).map(|b| b.0.map(|q| Body::Quote(Box::new(q))))
         } else {
-            json::parse::<Obj<SeriesBody>>(resp.body).map(|b| b.0.map(Body::Series))
+            json::parse::<Obj<SeriesBody>>(resp.body).map(|b| b.0.map(|s| Body::Series(Box::new(s))))
         };
         let body = match body {
             Ok(b) => b,
@@ -144,13 +147,9 @@ impl Connector for AlphaVantage {
                 scrub_err(resp.status_error(), ctx)
             });
         };
-        if body.has_notice() {
-            // Rare: read the notice from a `Value`, whatever type its field has.
-            let value: Value = serde_json::from_slice(resp.body).unwrap_or(Value::Null);
-            if let Some(err) = value.as_object().and_then(|obj| notice(obj, ctx)) {
-                let wait = resp.retry_after().or(err.retry_after);
-                return Err(err.with_retry_after(wait));
-            }
+        if let Some(err) = notice(body.notices(), ctx) {
+            let wait = resp.retry_after().or(err.retry_after);
+            return Err(err.with_retry_after(wait));
         }
         if !resp.is_success() {
             return Err(scrub_err(resp.status_error(), ctx));
@@ -158,59 +157,83 @@ impl Connector for AlphaVantage {
         let symbol = p.get("symbol").map(String::as_str).unwrap_or_default();
         match body {
             Body::Quote(b) => quote(*b, symbol).map(|q| Page::last(vec![Record::Quote(q)])),
-            Body::Series(b) => series(b, function, symbol).map(Page::last),
+            Body::Series(b) => series(*b, function, symbol).map(Page::last),
         }
     }
 }
 
-/// A `Note` / `Information` / `Error Message` body, classified.
-fn notice(obj: &Map<String, Value>, ctx: &Context) -> Option<ConnectorError> {
-    let field =
-        |k: &str| obj.get(k).map(|v| scrub(&v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()), ctx));
-    let lower = |s: &str| s.to_ascii_lowercase();
-    let is_auth = |m: &str| {
-        let m = lower(m);
-        (m.contains("apikey") || m.contains("api key"))
-            && (m.contains("invalid") || m.contains("missing") || m.contains("demo"))
+/// The words notices are told apart by, each searched for with a searcher built once.
+struct Words {
+    /// Together with one of `key_problem`: the key is at fault.
+    key: [Finder<'static>; 2],
+    key_problem: [Finder<'static>; 3],
+    limit: [Finder<'static>; 7],
+    per_minute: Finder<'static>,
+    premium: Finder<'static>,
+    /// The daily-limit notice quotes the caller's key after these words.
+    quoted_key: Finder<'static>,
+}
+
+static WORDS: LazyLock<Words> = LazyLock::new(|| Words {
+    key: ["apikey", "api key"].map(Finder::new),
+    key_problem: ["invalid", "missing", "demo"].map(Finder::new),
+    limit: ["rate limit", "call frequency", "per minute", "per day", "requests per", "calls per", "spreading out"]
+        .map(Finder::new),
+    per_minute: Finder::new("per minute"),
+    premium: Finder::new("premium endpoint"),
+    quoted_key: Finder::new(QUOTED_KEY),
+});
+
+const QUOTED_KEY: &str = "API key as ";
+
+/// A `Note` / `Information` / `Error Message` body, classified; `None` when it has none.
+fn notice(n: &Notices<'_>, ctx: &Context) -> Option<ConnectorError> {
+    let (m, refused) = match (&n.error, &n.note, &n.information) {
+        (Some(m), _, _) => (m, true),
+        (None, Some(m), _) | (None, None, Some(m)) => (m, false),
+        (None, None, None) => return None,
     };
-    let is_limit = |m: &str| {
-        let m = lower(m);
-        ["rate limit", "call frequency", "per minute", "per day", "requests per", "calls per", "spreading out"]
-            .iter()
-            .any(|w| m.contains(w))
-    };
-    if let Some(m) = field("Error Message") {
-        let msg = format!("Alpha Vantage refused the call: {}", snippet(&m));
-        return Some(if is_auth(&m) { ConnectorError::auth(msg) } else { ConnectorError::permanent(msg) });
-    }
-    let m = field("Note").or_else(|| field("Information"))?;
-    let msg = snippet(&m);
-    Some(if is_limit(&m) || (obj.contains_key("Note") && !is_auth(&m)) {
-        let wait = lower(&m).contains("per minute").then(|| std::time::Duration::from_secs(60));
-        ConnectorError::rate_limited(format!("Alpha Vantage rate limit: {msg}")).with_retry_after(wait)
-    } else if is_auth(&m) || lower(&m).contains("premium endpoint") {
-        ConnectorError::auth(format!("Alpha Vantage refused the key: {msg}"))
+    let m = scrub(m, ctx);
+    let lower = m.to_ascii_lowercase();
+    let words = &*WORDS;
+    let has = |f: &Finder| f.find(lower.as_bytes()).is_some();
+    let any = |fs: &[Finder]| fs.iter().any(has);
+    let is_auth = || any(&words.key) && any(&words.key_problem);
+    let (class, prefix, wait) = if refused {
+        let class = if is_auth() { ErrorClass::Auth } else { ErrorClass::Permanent };
+        (class, "Alpha Vantage refused the call: ", None)
+    } else if any(&words.limit) || (n.note.is_some() && !is_auth()) {
+        let wait = has(&words.per_minute).then(|| std::time::Duration::from_secs(60));
+        (ErrorClass::RateLimited, "Alpha Vantage rate limit: ", wait)
+    } else if is_auth() || has(&words.premium) {
+        (ErrorClass::Auth, "Alpha Vantage refused the key: ", None)
     } else {
-        ConnectorError::rate_limited(format!("Alpha Vantage notice: {msg}"))
-    })
+        (ErrorClass::RateLimited, "Alpha Vantage notice: ", None)
+    };
+    let mut message = String::with_capacity(prefix.len() + m.len() + '…'.len_utf8());
+    message.push_str(prefix);
+    text::push_snippet(&mut message, &m);
+    Some(ConnectorError::new(class, message).with_retry_after(wait))
 }
 
 /// The configured key, and any "API key as XXXX" the upstream quotes, replaced.
-fn scrub(s: &str, ctx: &Context) -> String {
-    let mut out = match ctx.api_key.filter(|k| !k.is_empty()) {
-        Some(k) => s.replace(k, "[redacted]"),
-        None => s.to_owned(),
+fn scrub<'a>(s: &'a str, ctx: &Context) -> Cow<'a, str> {
+    let mut out = match ctx.api_key.filter(|k| !k.is_empty() && s.contains(k)) {
+        Some(k) => Cow::Owned(s.replace(k, "[redacted]")),
+        None => Cow::Borrowed(s),
     };
-    if let Some(i) = out.find("API key as ") {
-        let start = i + "API key as ".len();
+    if let Some(i) = WORDS.quoted_key.find(out.as_bytes()) {
+        let start = i + QUOTED_KEY.len();
         let end = out[start..].find(|c: char| c.is_whitespace()).map_or(out.len(), |j| start + j);
-        out.replace_range(start..end, "[redacted]");
+        out.to_mut().replace_range(start..end, "[redacted]");
     }
     out
 }
 
 fn scrub_err(mut e: ConnectorError, ctx: &Context) -> ConnectorError {
-    e.message = scrub(&e.message, ctx);
+    if let Cow::Owned(m) = scrub(&e.message, ctx) {
+        e.message = m;
+    }
     e
 }
 

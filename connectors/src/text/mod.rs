@@ -132,10 +132,31 @@ pub fn epoch(n: i64, millis: bool) -> Option<DateTime<Utc>> {
 
 /// At most 200 characters of a body, single-spaced, for error messages.
 pub fn snippet(s: &str) -> String {
-    let s = clean(s);
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s,
+    let mut out = String::new();
+    push_snippet(&mut out, s);
+    out
+}
+
+/// [`snippet`], appended to `out`.
+pub fn push_snippet(out: &mut String, s: &str) {
+    const MAX: usize = 200;
+    let s = whitespace::clean_str(s);
+    // Where character `MAX` starts, if there is one: at byte `MAX` when the bytes before it are
+    // all ASCII, which error bodies almost always are.
+    let cut = if s.len() <= MAX {
+        None
+    } else if s.as_bytes()[..MAX].is_ascii() {
+        Some(MAX)
+    } else {
+        s.char_indices().nth(MAX).map(|(i, _)| i)
+    };
+    match cut {
+        Some(i) => {
+            out.reserve(i + '…'.len_utf8());
+            out.push_str(&s[..i]);
+            out.push('…');
+        }
+        None => out.push_str(&s),
     }
 }
 
@@ -151,6 +172,20 @@ mod tests {
         assert_eq!(timestamp("2020-01-02").unwrap().to_rfc3339(), "2020-01-02T00:00:00+00:00");
         assert_eq!(timestamp("2022-02-24T15:05:19Z").unwrap().to_rfc3339(), "2022-02-24T15:05:19+00:00");
         assert!(snippet(&"x".repeat(500)).chars().count() <= 201);
+        for s in [
+            "x".repeat(200),
+            "x".repeat(201),
+            "é".repeat(150),
+            format!("{}é{}", "x".repeat(199), "y".repeat(5)),
+            " a  b ".repeat(60),
+        ] {
+            let clean = clean(&s);
+            let expected = match clean.char_indices().nth(200) {
+                Some((i, _)) => format!("{}…", &clean[..i]),
+                None => clean.clone(),
+            };
+            assert_eq!(snippet(&s), expected, "{s:?}");
+        }
     }
 
     /// The fast path gives what the general path gives, and leaves it everything else.

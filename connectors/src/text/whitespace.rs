@@ -22,6 +22,11 @@ pub(crate) fn clean_cow(s: Cow<'_, str>) -> String {
     collapse(&s)
 }
 
+/// [`clean`], borrowing text that is already clean.
+pub(crate) fn clean_str(s: &str) -> Cow<'_, str> {
+    if is_clean(s) { Cow::Borrowed(s) } else { Cow::Owned(collapse(s)) }
+}
+
 /// `clean`, with empty results as `None`.
 pub fn clean_opt(s: Option<&str>) -> Option<String> {
     s.map(clean).filter(|s| !s.is_empty())
