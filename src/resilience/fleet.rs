@@ -6,9 +6,9 @@
 //! (`TIME`) so that the hosts' clocks need not agree.
 //!
 //! - Rate limit: the sliding log of `limiter.rs`, one Redis list per quota.
-//! - Breaker: consecutive failures and a count-based window counted fleet-wide, so it opens after
-//!   the configured failures across the fleet, not N times that; every process sees the state at
-//!   its next call. Half-open probes are leases (a counter with an expiry of one call timeout), so
+//! - Breaker: consecutive failures and a window (the last N calls, or the calls of a time span)
+//!   counted fleet-wide, so it opens after the configured failures across the fleet, not N times
+//!   that; every process sees the state at its next call. Half-open probes are leases (a counter with an expiry of one call timeout), so
 //!   exactly `half_open_max_calls` probes run fleet-wide and a prober that dies frees its lease.
 //!   Every outcome a worker sees counts, transport errors included: a connection refused by the
 //!   upstream is as real for the next worker as for this one; a worker with a local network fault
@@ -199,13 +199,14 @@ impl Fleet {
             .arg(s.minimum_calls)
             .arg(window_size(s))
             .arg(s.recovery_timeout.as_millis() as u64)
-            .arg(s.success_threshold);
+            .arg(s.success_threshold)
+            .arg(window_span_ms(s));
         let (state, changed): (String, i64) = self.run("breaker", inv).await?;
         Ok((changed == 1).then(|| BreakerState::parse(&state).unwrap_or(BreakerState::Closed)))
     }
 
-    /// The fleet-wide state of `connector`'s breaker.
-    pub async fn snapshot(&self, connector: &str) -> FleetResult<Snapshot> {
+    /// The fleet-wide state of `connector`'s breaker, whose settings are `s`.
+    pub async fn snapshot(&self, connector: &str, s: &BreakerSettings) -> FleetResult<Snapshot> {
         if !self.usable() {
             return Err(RedisDown);
         }
@@ -233,8 +234,7 @@ impl Fleet {
         if state == BreakerState::Open && forced.is_none() && until.is_some_and(|u| now >= u) {
             state = BreakerState::HalfOpen;
         }
-        let calls = window.len() as u32;
-        let failures = window.iter().filter(|v| *v == "1").count() as u32;
+        let (calls, failures) = window_counts(&window, now - window_span_ms(s) as i64, window_span_ms(s) > 0);
         let ms = |v: i64| Utc.timestamp_millis_opt(v).single();
         Ok(Snapshot {
             connector: connector.to_owned(),
@@ -320,13 +320,38 @@ impl Fleet {
     }
 }
 
-/// The fleet window is count-based; a time-based window is kept as the calls of one
-/// `minimum_calls`-sized count window (documented in the README).
+/// Most calls the fleet window keeps: all of a count window; for a time window a bound on the
+/// list's memory, far above any upstream's calls in one breaker window.
 fn window_size(s: &BreakerSettings) -> u32 {
     match s.window {
         Window::Count(n) => n.max(1),
-        Window::Time(_) => s.minimum_calls.max(1),
+        Window::Time(_) => TIME_WINDOW_MAX_CALLS.max(s.minimum_calls),
     }
+}
+
+const TIME_WINDOW_MAX_CALLS: u32 = 10_000;
+
+/// The span of a time window in milliseconds; 0 for a count window.
+fn window_span_ms(s: &BreakerSettings) -> u64 {
+    match s.window {
+        Window::Count(_) => 0,
+        Window::Time(d) => d.as_millis().clamp(1, u64::MAX as u128) as u64,
+    }
+}
+
+/// Calls and failures among window entries (`<ms>:<1|0>`; older releases stored a bare `1`/`0`),
+/// counting with `timed` only those from `horizon` on (ms on Redis' clock), as the script keeps.
+fn window_counts(entries: &[String], horizon: i64, timed: bool) -> (u32, u32) {
+    let (mut calls, mut failures) = (0, 0);
+    for e in entries {
+        let at = e.split_once(':').and_then(|(at, _)| at.parse::<i64>().ok()).unwrap_or(0);
+        if timed && at < horizon {
+            continue;
+        }
+        calls += 1;
+        failures += u32::from(e.ends_with('1'));
+    }
+    (calls, failures)
 }
 
 /// A quota as one process's share of it while the fleet cannot be asked.

@@ -214,7 +214,7 @@ impl Stack {
         {
             return snap.clone();
         }
-        match fleet.snapshot(&circuit.key).await {
+        match fleet.snapshot(&circuit.key, &self.settings).await {
             Ok(mut snap) => {
                 snap.connector = self.id.to_owned();
                 snap.operation = circuit.operation().map(str::to_owned);

@@ -263,3 +263,49 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
     assert_eq!(snap.state.as_str(), "closed");
     assert_eq!(seen.lock().unwrap().len(), 60);
 }
+
+/// A time-based breaker window, kept in Redis: a failure older than the window no longer counts
+/// fleet-wide, where a count window of the same calls still holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_breaker_window_can_be_a_time_span() {
+    use apiary::config::Window;
+    use apiary::resilience::BreakerState;
+    use apiary::resilience::fleet::{Fleet, FleetPermit};
+
+    let config = Config::load_with(&[], Vec::<(String, String)>::new()).unwrap();
+    let mut by_time = config.connector("arxiv").unwrap().breaker.clone();
+    by_time.failure_threshold = 100;
+    by_time.failure_rate_threshold = 50.0;
+    by_time.minimum_calls = 2;
+    by_time.window = Window::Time(Duration::from_secs(1));
+    let by_count = apiary::config::BreakerSettings { window: Window::Count(10), ..by_time.clone() };
+    let redis = std::env::var("APIARY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let namespace = format!("window-{}", uuid::Uuid::new_v4().simple());
+    let fleet = Fleet::connect(&redis, &namespace, 1).await.expect("Redis (APIARY_TEST_REDIS)");
+    let permit = FleetPermit { probe: false };
+    // The same outcomes go to a breaker with each kind of window.
+    let both = |failed: bool| {
+        let fleet = &fleet;
+        let (t, c) = (&by_time, &by_count);
+        async move {
+            let time = fleet.record("time", t, permit, failed).await.expect("Redis");
+            let count = fleet.record("count", c, permit, failed).await.expect("Redis");
+            (time, count)
+        }
+    };
+
+    assert_eq!(both(true).await, (None, None), "one call is below minimum_calls");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(both(false).await, (None, None));
+    assert_eq!(both(false).await, (None, None));
+    let time = fleet.snapshot("time", &by_time).await.expect("Redis");
+    assert_eq!((time.calls, time.failures), (2, 0), "the old failure left the time window");
+    let count = fleet.snapshot("count", &by_count).await.expect("Redis");
+    assert_eq!((count.calls, count.failures), (3, 1));
+    // One more failure: 1 of 3 in the time window, 2 of 4 (50 %) in the count window.
+    assert_eq!(both(true).await, (None, Some(BreakerState::Open)));
+    // And one more within the span opens the time window's breaker too (2 of 4).
+    assert_eq!(fleet.record("time", &by_time, permit, true).await.expect("Redis"), Some(BreakerState::Open));
+    let time = fleet.snapshot("time", &by_time).await.expect("Redis");
+    assert_eq!((time.state, time.calls, time.failures), (BreakerState::Open, 4, 2));
+}
