@@ -232,11 +232,31 @@ impl App {
         )
     }
 
-    /// The breaker a fetch of `connector` with `params` goes through first: its operation's
-    /// when the connector keeps breakers per operation, else the connector's.
+    /// The breaker a read of `connector` with `params` reports: of the breakers a fetch of it
+    /// goes through ([`Fetcher::breakers_of`]: with per-operation breakers, its steps', else the
+    /// connector's), the one furthest from closed, and of two open ones the one open longer.
     pub async fn dataset_breaker(&self, connector: &dyn Connector, params: &Params) -> Option<Snapshot> {
-        let operation = self.fetcher.operation(connector, params);
-        self.breaker(connector.id(), operation).await
+        self.worst_breaker(connector.id(), &self.fetcher.breakers_of(connector, params)).await
+    }
+
+    /// Of connector `id`'s breakers named by `operations`, the one furthest from closed.
+    pub async fn worst_breaker(&self, id: &str, operations: &[Option<&str>]) -> Option<Snapshot> {
+        let severity = |s: &Snapshot| {
+            let rank = match s.state {
+                BreakerState::Closed => 0,
+                BreakerState::HalfOpen => 1,
+                BreakerState::Open => 2,
+            };
+            (rank, s.retry_at)
+        };
+        let mut worst: Option<Snapshot> = None;
+        for operation in operations {
+            let Some(snap) = self.breaker(id, *operation).await else { continue };
+            if worst.as_ref().is_none_or(|w| severity(&snap) > severity(w)) {
+                worst = Some(snap);
+            }
+        }
+        worst
     }
 
     /// The state of the connector's own breaker (closed when the connector has no stack).

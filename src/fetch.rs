@@ -92,14 +92,29 @@ impl Fetcher {
         }
     }
 
-    /// The operation a fetch of `params` begins with, when the connector keeps a breaker for it
-    /// (`breaker.per_operation`); `None` otherwise, or when no first request can be built.
-    pub fn operation(&self, connector: &dyn Connector, params: &Params) -> Option<&'static str> {
-        let (settings, stack) = self.entry(connector.id())?;
-        let mut operations = stack.operations().peekable();
-        operations.peek()?;
-        let step = connector.start(&self.context(settings), params).ok()?.step;
-        operations.find(|op| *op == step)
+    /// Whether connector `id` keeps a breaker per operation.
+    pub fn per_operation(&self, id: &str) -> bool {
+        self.entry(id).is_some_and(|(_, stack)| stack.operations().next().is_some())
+    }
+
+    /// The breakers a fetch of `params` goes through, each named by its operation (`None`: the
+    /// connector's own): the first request's, then those of the steps that may follow it.
+    /// Without per-operation breakers, or when no first request can be built (no I/O is done),
+    /// just the connector's.
+    pub fn breakers_of(&self, connector: &dyn Connector, params: &Params) -> Vec<Option<&'static str>> {
+        let Some((settings, stack)) = self.entry(connector.id()).filter(|(_, s)| s.operations().next().is_some())
+        else {
+            return vec![None];
+        };
+        let Ok(first) = connector.start(&self.context(settings), params) else { return vec![None] };
+        let mut names = Vec::with_capacity(2);
+        for step in std::iter::once(first.step).chain(connector.steps_after(first.step).iter().copied()) {
+            let name = stack.operations().find(|op| *op == step);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// The connector's access token: cached while valid, else obtained with `request` through

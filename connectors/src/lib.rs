@@ -103,6 +103,12 @@ pub trait Connector: Send + Sync + 'static {
     fn operations(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The steps a fetch may go on to after a request of `step` (PubMed: a term search's
+    /// `esearch` is followed by `efetch`), so that a read can tell every breaker its refresh
+    /// would meet.
+    fn steps_after(&self, _step: &str) -> &'static [&'static str] {
+        &[]
+    }
     /// The first request of a fetch.
     fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
     /// Classify and parse one response to `req`.

@@ -189,14 +189,18 @@ pub async fn list(
     let mut states = std::collections::HashMap::new();
     let mut items = Vec::with_capacity(rows.len());
     for d in rows {
-        // Each breaker is asked once; with per-operation breakers, the dataset's operation's.
-        let connector = apiary_connectors::get(&d.connector);
-        let operation = connector.and_then(|c| app.fetcher.operation(c, &App::params(&d.params)));
-        let state = match states.get(&(d.connector.clone(), operation)) {
+        // Each set of breakers is asked once: the connector's, or with per-operation breakers
+        // those of the dataset's steps.
+        let operations = match apiary_connectors::get(&d.connector) {
+            Some(c) if app.fetcher.per_operation(c.id()) => app.fetcher.breakers_of(c, &App::params(&d.params)),
+            _ => vec![None],
+        };
+        let key = (d.connector.clone(), operations);
+        let state = match states.get(&key) {
             Some(s) => *s,
             None => {
-                let s = app.breaker(&d.connector, operation).await.map_or(BreakerState::Closed, |s| s.state);
-                states.insert((d.connector.clone(), operation), s);
+                let s = app.worst_breaker(&d.connector, &key.1).await.map_or(BreakerState::Closed, |s| s.state);
+                states.insert(key, s);
                 s
             }
         };

@@ -232,6 +232,33 @@ async fn a_failing_operation_opens_its_own_breaker_and_leaves_the_others_working
     assert!(msg.contains("submissions") && msg.contains("companyfacts"), "{msg}");
 }
 
+/// A read reports every breaker its refresh would meet: a PubMed term search runs `esearch`
+/// then `efetch`, a fetch by id `efetch` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_answers_for_every_step_of_its_fetch() {
+    let app = spawn_app(Backend::Sqlite, &[("APIARY_CONNECTORS__PUBMED__BREAKER__PER_OPERATION", "true")]).await;
+    let read = |path: &'static str| {
+        let app = &app;
+        async move {
+            let (status, headers, body) = app.get(path).await;
+            (status, headers.get("retry-after").is_some(), body["error"]["code"].as_str().map(str::to_owned))
+        }
+    };
+    let unavailable = (503, true, Some("upstream_unavailable".to_owned()));
+    let not_cached = (404, false, Some("not_cached".to_owned()));
+
+    let (status, _) = app.post("/v1/breakers/pubmed", json!({"state": "open", "operation": "efetch"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(read("/v1/datasets/pubmed?term=asthma").await, unavailable, "efetch is the search's second step");
+    assert_eq!(read("/v1/datasets/pubmed?id=31452104").await, unavailable);
+
+    app.post("/v1/breakers/pubmed", json!({"state": "closed", "operation": "efetch"})).await;
+    app.post("/v1/breakers/pubmed", json!({"state": "open", "operation": "esearch"})).await;
+    assert_eq!(read("/v1/datasets/pubmed?term=asthma").await, unavailable);
+    assert_eq!(read("/v1/datasets/pubmed?id=31452104").await, not_cached, "a fetch by id never calls esearch");
+    assert!(app.upstream.received_requests().await.unwrap().is_empty(), "reads call no upstream");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alpha_vantage_note_at_http_200_never_replaces_the_quote() {
     let app = spawn_app(Backend::Sqlite, &[("APIARY_CONNECTORS__ALPHA_VANTAGE__API_KEY", "k")]).await;

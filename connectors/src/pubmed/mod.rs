@@ -65,6 +65,12 @@ impl Connector for Pubmed {
     fn operations(&self) -> &'static [&'static str] {
         &["esearch", "efetch"]
     }
+    fn steps_after(&self, step: &str) -> &'static [&'static str] {
+        match step {
+            "esearch" => &["efetch"],
+            _ => &[],
+        }
+    }
     // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); identification is sent when configured.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
