@@ -18,37 +18,14 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use crate::config::{BreakerSettings, Window};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    Closed,
-    Open,
-    HalfOpen,
-}
+mod snapshot;
 
-impl BreakerState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "closed" => Some(BreakerState::Closed),
-            "open" => Some(BreakerState::Open),
-            "half_open" => Some(BreakerState::HalfOpen),
-            _ => None,
-        }
-    }
-}
+pub use snapshot::{BreakerState, Snapshot, breaker_key, snapshot_from_json};
 
 /// What a call said about the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,40 +44,6 @@ pub struct Permit {
     probe: bool,
     /// The state generation it was issued in; a probe from an older generation no longer counts.
     generation: u64,
-}
-
-/// The state as shown to operators and persisted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub connector: String,
-    /// The operation this breaker guards, when the connector's breakers are kept per operation.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub operation: Option<String>,
-    pub state: BreakerState,
-    /// Percent of failing calls in the window.
-    pub failure_rate: f64,
-    pub calls: u32,
-    pub failures: u32,
-    pub consecutive_failures: u32,
-    pub opened_at: Option<DateTime<Utc>>,
-    pub retry_at: Option<DateTime<Utc>>,
-    /// Set while an operator holds the breaker in a state.
-    pub forced: Option<BreakerState>,
-}
-
-impl Snapshot {
-    /// What names this breaker in the store and in Redis: `connector`, or `connector/operation`.
-    pub fn key(&self) -> String {
-        breaker_key(&self.connector, self.operation.as_deref())
-    }
-}
-
-/// `connector`, or `connector/operation` for a per-operation breaker.
-pub fn breaker_key(connector: &str, operation: Option<&str>) -> String {
-    match operation {
-        Some(op) => format!("{connector}/{op}"),
-        None => connector.to_owned(),
-    }
 }
 
 pub struct Breaker {
@@ -389,11 +332,6 @@ impl Breaker {
             let _ = tx.send(self.snap(s, now));
         }
     }
-}
-
-/// A persisted snapshot read back.
-pub fn snapshot_from_json(v: serde_json::Value) -> Result<Snapshot, String> {
-    serde_json::from_value(v).map_err(|e| format!("breaker snapshot: {e}"))
 }
 
 fn effective(s: &Inner, now: Instant) -> BreakerState {

@@ -3,19 +3,24 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use apiary_connectors::{ConnectorError, ErrorClass};
-use metrics::{Counter, Histogram};
+use apiary_connectors::ConnectorError;
 use tokio::time::Instant;
 
-use super::breaker::{self, Breaker, BreakerState, Outcome, Snapshot, breaker_key};
+use super::breaker::{self, Breaker, BreakerState, Outcome, Snapshot};
 use super::fleet::{self, Fleet, FleetPermit, RedisDown};
 use super::limiter::Limiter;
 use super::{CallError, backoff};
 use crate::config::{BreakerSettings, ConnectorSettings, FetchSettings, Quota};
+
+mod circuit;
+mod meters;
+
+use circuit::Circuit;
+use meters::{Meters, outcome_index};
 
 /// The shared per-connector stack.
 pub struct Stack {
@@ -45,64 +50,6 @@ pub struct Stack {
     /// The deferral reason that names nothing but the connector, built once.
     rate_limited_reason: Arc<str>,
     meters: Meters,
-}
-
-/// One breaker of a stack and what goes with it.
-struct Circuit {
-    /// This process's breaker: the breaker itself without a fleet, the fallback with one.
-    breaker: Arc<Breaker>,
-    /// `connector` or `connector/operation`: its name in Redis.
-    key: String,
-    /// The fleet breaker's last snapshot and when it was read, so reads don't each ask Redis.
-    fleet_view: Mutex<Option<(Instant, Snapshot)>>,
-    /// Why a call is refused while it is open, built once so that a refusal allocates nothing.
-    open_reason: Arc<str>,
-}
-
-impl Circuit {
-    fn new(breaker: Breaker) -> Circuit {
-        let key = breaker_key(breaker.id(), breaker.operation());
-        Circuit {
-            open_reason: format!("{key} breaker is open").into(),
-            breaker: Arc::new(breaker),
-            key,
-            fleet_view: Mutex::new(None),
-        }
-    }
-
-    fn operation(&self) -> Option<&'static str> {
-        self.breaker.operation()
-    }
-
-    fn forget_view(&self) {
-        *self.fleet_view.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-/// This stack's metric handles. Building one through `metrics::counter!` with labels makes a key
-/// and looks it up in the recorder's registry, which cost more than the rest of a call did; each
-/// handle is therefore built on first use (so a series appears in `/metrics` exactly when it
-/// used to: at its first increment) and reused after. The handle belongs to the recorder
-/// installed at that first use: `App::start` installs the Prometheus recorder before any stack
-/// exists.
-#[derive(Default)]
-struct Meters {
-    /// `apiary_upstream_calls_total` by outcome: index 0 is `success`, then each [`ErrorClass`].
-    calls: [OnceLock<Counter>; 6],
-    call_seconds: OnceLock<Histogram>,
-    rejections: OnceLock<Counter>,
-    deferrals: OnceLock<Counter>,
-}
-
-fn outcome_index(result: &Result<(), ErrorClass>) -> usize {
-    match result {
-        Ok(()) => 0,
-        Err(ErrorClass::RateLimited) => 1,
-        Err(ErrorClass::Transient) => 2,
-        Err(ErrorClass::Permanent) => 3,
-        Err(ErrorClass::Auth) => 4,
-        Err(ErrorClass::Config) => 5,
-    }
 }
 
 /// Leave to call, from whichever breaker decided.
