@@ -13,56 +13,21 @@
 use std::borrow::Cow;
 
 use quick_xml::DeError;
-use quick_xml::XmlVersion;
-use quick_xml::errors::{Error, IllFormedError};
-use quick_xml::escape::{EscapeError, resolve_predefined_entity};
+use quick_xml::events::BytesStart;
 use quick_xml::events::attributes::Attribute;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 use serde::de::{Error as _, Unexpected};
 
+use super::events::{Ev, Events, Res, Source};
 use crate::record::{Paper, Record};
 use crate::text::{clean, clean_opt, timestamp};
-use crate::xml_scan::{Scanner, text_content};
+use crate::xml_scan::Scanner;
 
 /// What a feed holds: the total, the papers, and the summary of its first error entry (if any).
 pub struct Feed {
     pub total_results: Option<u64>,
     pub records: Vec<Record>,
     pub refusal: Option<Option<String>>,
-}
-
-type Res<T> = Result<T, DeError>;
-
-/// A merged run of text (text, CDATA and references, across comments), or a tag.
-enum Ev<'a> {
-    Start(BytesStart<'a>),
-    End,
-    Text(Cow<'a, str>),
-    Eof,
-}
-
-/// Where events come from: the fast scanner, or quick-xml's reader (see [`parse`]).
-enum Source<'a> {
-    Fast(Scanner<'a>),
-    Quick(Reader<&'a [u8]>),
-}
-
-struct Events<'a> {
-    source: Source<'a>,
-    pending: Option<Event<'a>>,
-    version: XmlVersion,
-    /// The scanner gave up; what was read from it counts for nothing.
-    unsure: bool,
-    /// Whether the body may hold a carriage return (text then needs its line ends normalised).
-    any_cr: bool,
-}
-
-impl<'a> Events<'a> {
-    fn new(source: Source<'a>, any_cr: bool) -> Self {
-        Events { source, pending: None, version: XmlVersion::Implicit1_0, unsure: false, any_cr }
-    }
 }
 
 /// Read a feed. The fast scanner reads first; where it is unsure, quick-xml reads the whole body
@@ -286,156 +251,6 @@ impl<'a> Events<'a> {
         self.skip_children(start, resolve)?;
         term.ok_or_else(|| DeError::missing_field("@term"))
     }
-
-    /// The next child element of `parent`, or `None` at its end. Text between children is
-    /// unescaped (and so checked) but dropped.
-    fn child(&mut self, parent: &BytesStart<'a>) -> Res<Option<BytesStart<'a>>> {
-        loop {
-            match self.next(true)? {
-                Ev::Text(_) => {}
-                Ev::Start(s) => return Ok(Some(s)),
-                Ev::End => return Ok(None),
-                Ev::Eof => return Err(missed_end(parent)),
-            }
-        }
-    }
-
-    /// Children of a struct with no element fields: each skipped.
-    fn skip_children(&mut self, start: &BytesStart<'a>, resolve: bool) -> Res<()> {
-        while let Some(child) = self.child(start)? {
-            self.skip(&child, resolve)?;
-        }
-        Ok(())
-    }
-
-    /// The text content of a field element; markup inside is an error.
-    fn text(&mut self, start: &BytesStart<'a>) -> Res<Cow<'a, str>> {
-        let text = match self.next(true)? {
-            Ev::Text(t) => t,
-            Ev::End => return Ok(Cow::Borrowed("")),
-            Ev::Start(s) => return Err(DeError::MixedContent(s.name().into_inner().to_owned())),
-            Ev::Eof => return Err(missed_end(start)),
-        };
-        match self.next(true)? {
-            Ev::End => Ok(text),
-            Ev::Start(s) => Err(DeError::MixedContent(s.name().into_inner().to_owned())),
-            Ev::Text(_) | Ev::Eof => Err(missed_end(start)),
-        }
-    }
-
-    /// Skip the rest of the element `start`; with `resolve`, references inside are checked.
-    fn skip(&mut self, start: &BytesStart<'a>, resolve: bool) -> Res<()> {
-        if !resolve {
-            // As the deserializer did: one event read ahead, then the reader's own skipping.
-            let name = start.name();
-            match self.raw()? {
-                Event::End(_) => {}
-                Event::Start(s) if s.name() == name => {
-                    let first = self.read_to_end(name);
-                    let second = self.read_to_end(name);
-                    first?;
-                    second?;
-                }
-                _ => {
-                    self.read_to_end(name)?;
-                }
-            }
-            return Ok(());
-        }
-        let mut depth = 0usize;
-        loop {
-            match self.next(resolve)? {
-                Ev::Start(_) => depth += 1,
-                Ev::End if depth == 0 => return Ok(()),
-                Ev::End => depth -= 1,
-                Ev::Text(_) => {}
-                Ev::Eof => return Err(missed_end(start)),
-            }
-        }
-    }
-
-    /// `Reader::read_to_end` on either source.
-    fn read_to_end(&mut self, name: QName<'_>) -> Res<()> {
-        match &mut self.source {
-            Source::Quick(reader) => reader.read_to_end(name).map(drop).map_err(DeError::from),
-            Source::Fast(scanner) => scanner.read_to_end(name.as_ref()).map_err(|_| self.gave_up()),
-        }
-    }
-
-    /// Note that the scanner gave up; the error only unwinds the read, which starts again.
-    fn gave_up(&mut self) -> DeError {
-        self.unsure = true;
-        DeError::Custom("scanner unsure".into())
-    }
-
-    /// The next event that matters (comments and processing instructions dropped).
-    #[inline(always)]
-    fn raw(&mut self) -> Res<Event<'a>> {
-        if let Some(e) = self.pending.take() {
-            return Ok(e);
-        }
-        loop {
-            let event = match &mut self.source {
-                Source::Quick(reader) => reader.read_event()?,
-                Source::Fast(scanner) => scanner.next().map_err(|_| self.gave_up())?,
-            };
-            match event {
-                Event::Decl(d) => self.version = d.xml_version()?,
-                Event::Comment(_) | Event::PI(_) => {}
-                e => return Ok(e),
-            }
-        }
-    }
-
-    /// The next tag or merged text run. Without `resolve`, text is neither unescaped nor kept.
-    #[inline(always)]
-    fn next(&mut self, resolve: bool) -> Res<Ev<'a>> {
-        let mut text: Option<Cow<'a, str>> = None;
-        loop {
-            let event = self.raw()?;
-            let piece = match event {
-                Event::Text(t) => text_content(t, self.version, self.any_cr),
-                Event::CData(t) => t.xml_content(self.version),
-                Event::GeneralRef(r) if resolve => {
-                    let name = r.as_ref();
-                    let s: Cow<'a, str> = match r.resolve_char_ref()? {
-                        Some(c) => Cow::Owned(c.to_string()),
-                        None => match resolve_predefined_entity(name) {
-                            Some(s) => Cow::Borrowed(s),
-                            None => {
-                                let err = EscapeError::UnrecognizedEntity(0..r.len(), name.to_owned());
-                                return Err(err.into());
-                            }
-                        },
-                    };
-                    s
-                }
-                Event::GeneralRef(_) => Cow::Borrowed(""),
-                Event::DocType(_) => continue,
-                other => {
-                    if let Some(t) = text {
-                        self.pending = Some(other);
-                        return Ok(Ev::Text(t));
-                    }
-                    return Ok(match other {
-                        Event::Start(s) => Ev::Start(s),
-                        Event::Empty(s) => {
-                            self.pending = Some(Event::End(s.to_end().into_owned()));
-                            Ev::Start(s)
-                        }
-                        Event::End(_) => Ev::End,
-                        _ => Ev::Eof,
-                    });
-                }
-            };
-            text = Some(match text {
-                None => piece,
-                Some(t) if piece.is_empty() => t,
-                Some(t) if t.is_empty() => piece,
-                Some(t) => Cow::Owned(t.into_owned() + &piece),
-            });
-        }
-    }
 }
 
 /// Every attribute of a struct element is read as a key (so malformed or repeated attributes are
@@ -449,10 +264,6 @@ fn check_attrs(start: &BytesStart<'_>, mut f: impl FnMut(&str, &Attribute<'_>) -
         f(a.key.local_name().into_inner(), &a)?;
     }
     Ok(())
-}
-
-fn missed_end(start: &BytesStart<'_>) -> DeError {
-    Error::IllFormed(IllFormedError::MissingEndTag(start.name().into_inner().to_owned())).into()
 }
 
 fn is_xml_space(c: char) -> bool {

@@ -13,10 +13,12 @@
 //!
 //! Parsing: one streaming pass over XML events (`atom.rs`), borrowing from the body and building
 //! only the strings a record keeps; it accepts and refuses the same bodies as the serde mapping it
-//! replaced. The events come from a fast scanner that yields exactly quick-xml's events for plain
-//! markup (`crate::xml_scan`), and from quick-xml's `Reader` itself for anything else.
+//! replaced. The events (`events.rs`) come from a fast scanner that yields exactly quick-xml's
+//! events for plain markup (`crate::xml_scan`), and from quick-xml's `Reader` itself for anything
+//! else.
 
 mod atom;
+mod events;
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::text::clean;
