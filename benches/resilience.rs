@@ -305,7 +305,7 @@ fn open_breaker_rejection() {
 /// Concurrent callers, as a worker with `queue.concurrency` jobs would be.
 const CONCURRENCY: usize = 8;
 const REQUESTS_PER_ROUND: usize = 2_000;
-const ROUNDS: usize = 24;
+const ROUNDS: usize = 60;
 
 fn throughput() {
     apiary::install_tls();
