@@ -234,7 +234,7 @@ impl App {
 
     /// The breaker a read of `connector` with `params` reports: of the breakers a fetch of it
     /// goes through ([`Fetcher::breakers_of`]: with per-operation breakers, its steps', else the
-    /// connector's), the one furthest from closed, and of two open ones the one open longer.
+    /// connector's), the one furthest from closed; of two open ones, the one that stays open longer.
     pub async fn dataset_breaker(&self, connector: &dyn Connector, params: &Params) -> Option<Snapshot> {
         self.worst_breaker(connector.id(), &self.fetcher.breakers_of(connector, params)).await
     }

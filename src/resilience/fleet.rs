@@ -8,8 +8,9 @@
 //! - Rate limit: the sliding log of `limiter.rs`, one Redis list per quota.
 //! - Breaker: consecutive failures and a window (the last N calls, or the calls of a time span)
 //!   counted fleet-wide, so it opens after the configured failures across the fleet, not N times
-//!   that; every process sees the state at its next call. Half-open probes are leases (a counter with an expiry of one call timeout), so
-//!   exactly `half_open_max_calls` probes run fleet-wide and a prober that dies frees its lease.
+//!   that; every process sees the state at its next call. Half-open probes are leases (a counter
+//!   with an expiry of one call timeout), so exactly `half_open_max_calls` probes run fleet-wide
+//!   and a prober that dies frees its lease.
 //!   Every outcome a worker sees counts, transport errors included: a connection refused by the
 //!   upstream is as real for the next worker as for this one; a worker with a local network fault
 //!   therefore can open the breaker for all, which errs on the side of leaving the upstream alone.
@@ -234,7 +235,11 @@ impl Fleet {
         if state == BreakerState::Open && forced.is_none() && until.is_some_and(|u| now >= u) {
             state = BreakerState::HalfOpen;
         }
-        let (calls, failures) = window_counts(&window, now - window_span_ms(s) as i64, window_span_ms(s) > 0);
+        let horizon = match window_span_ms(s) {
+            0 => None,
+            span => Some(now.saturating_sub(span as i64)),
+        };
+        let (calls, failures) = window_counts(&window, horizon);
         let ms = |v: i64| Utc.timestamp_millis_opt(v).single();
         Ok(Snapshot {
             connector: connector.to_owned(),
@@ -335,17 +340,17 @@ const TIME_WINDOW_MAX_CALLS: u32 = 10_000;
 fn window_span_ms(s: &BreakerSettings) -> u64 {
     match s.window {
         Window::Count(_) => 0,
-        Window::Time(d) => d.as_millis().clamp(1, u64::MAX as u128) as u64,
+        Window::Time(d) => d.as_millis().clamp(1, i64::MAX as u128) as u64,
     }
 }
 
 /// Calls and failures among window entries (`<ms>:<1|0>`; older releases stored a bare `1`/`0`),
-/// counting with `timed` only those from `horizon` on (ms on Redis' clock), as the script keeps.
-fn window_counts(entries: &[String], horizon: i64, timed: bool) -> (u32, u32) {
+/// for a time window only those from `horizon` on (ms on Redis' clock), as the script keeps.
+fn window_counts(entries: &[String], horizon: Option<i64>) -> (u32, u32) {
     let (mut calls, mut failures) = (0, 0);
     for e in entries {
-        let at = e.split_once(':').and_then(|(at, _)| at.parse::<i64>().ok()).unwrap_or(0);
-        if timed && at < horizon {
+        let at = || e.split_once(':').and_then(|(at, _)| at.parse::<i64>().ok()).unwrap_or(0);
+        if horizon.is_some_and(|h| at() < h) {
             continue;
         }
         calls += 1;
@@ -364,6 +369,14 @@ pub fn share(q: Quota, size: u32) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_entries_count_by_age_only_in_a_time_window() {
+        let entries: Vec<String> = ["2000:1", "1500:0", "1000:1", "1", "0"].map(String::from).into();
+        assert_eq!(window_counts(&entries, None), (5, 3), "a count window counts every entry");
+        assert_eq!(window_counts(&entries, Some(1500)), (2, 1), "an entry exactly at the horizon stays");
+        assert_eq!(window_counts(&entries, Some(1)), (3, 2), "entries without a time leave a time window");
+    }
 
     #[test]
     fn a_share_keeps_a_fraction_of_the_rate() {
