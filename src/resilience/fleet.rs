@@ -40,6 +40,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 const RATE: &str = include_str!("lua/rate.lua");
 const ACQUIRE: &str = include_str!("lua/acquire.lua");
 const RECORD: &str = include_str!("lua/record.lua");
+const RELEASE: &str = include_str!("lua/release.lua");
 
 /// A permit from the fleet breaker.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +70,7 @@ pub struct Fleet {
     rate: Script,
     acquire: Script,
     record: Script,
+    release: Script,
 }
 
 impl Fleet {
@@ -92,6 +94,7 @@ impl Fleet {
             rate: Script::new(RATE),
             acquire: Script::new(ACQUIRE),
             record: Script::new(RECORD),
+            release: Script::new(RELEASE),
         })
     }
 
@@ -255,12 +258,18 @@ impl Fleet {
         })
     }
 
-    /// Hold the fleet's breaker open or closed (`None` releases it).
+    /// Hold the fleet's breaker open or closed, or release it with `None` (a breaker held open
+    /// then probes at its next call, one held closed stays closed).
     pub async fn force(&self, connector: &str, state: Option<BreakerState>) -> FleetResult<()> {
         let mut conn = self.conn.clone();
         let key = self.key(&["breaker", connector]);
         let mut pipe = redis::pipe();
         match state {
+            None => {
+                let mut inv = self.release.prepare_invoke();
+                inv.key(&key);
+                return self.run::<i64>("release breaker", inv).await.map(drop);
+            }
             Some(s) => {
                 let until = Utc::now().timestamp_millis() + 365 * 86_400_000;
                 pipe.cmd("HSET").arg(&key).arg("forced").arg(s.as_str()).arg("state").arg(s.as_str());
@@ -272,10 +281,6 @@ impl Fleet {
                         .arg("opened_at")
                         .arg(Utc::now().timestamp_millis());
                 }
-            }
-            None => {
-                pipe.cmd("HDEL").arg(&key).arg("forced");
-                pipe.cmd("HSET").arg(&key).arg("state").arg("closed").arg("consecutive").arg(0);
             }
         }
         match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {

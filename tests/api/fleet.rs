@@ -309,3 +309,32 @@ async fn the_fleet_breaker_window_can_be_a_time_span() {
     let time = fleet.snapshot("time", &by_time).await.expect("Redis");
     assert_eq!((time.state, time.calls, time.failures), (BreakerState::Open, 4, 2));
 }
+
+/// An operator's hold released fleet-wide: a breaker held open probes at its next call, one held
+/// closed stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_fleet_hold_probes_or_stays_closed() {
+    use apiary::resilience::BreakerState;
+    use apiary::resilience::fleet::Fleet;
+
+    let config = Config::load_with(&[], Vec::<(String, String)>::new()).unwrap();
+    let settings = config.connector("arxiv").unwrap().breaker.clone();
+    let redis = std::env::var("APIARY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let fleet = Fleet::connect(&redis, &format!("release-{}", uuid::Uuid::new_v4().simple()), 1).await.unwrap();
+    let state = |name: &'static str| {
+        let (fleet, settings) = (&fleet, &settings);
+        async move { fleet.snapshot(name, settings).await.expect("Redis").state }
+    };
+
+    fleet.force("held-open", Some(BreakerState::Open)).await.unwrap();
+    assert!(fleet.acquire("held-open", &settings).await.unwrap().is_err(), "held open refuses");
+    fleet.force("held-open", None).await.unwrap();
+    assert_eq!(state("held-open").await, BreakerState::HalfOpen);
+    let permit = fleet.acquire("held-open", &settings).await.unwrap().expect("a probe after release");
+    assert!(permit.probe);
+
+    fleet.force("held-closed", Some(BreakerState::Closed)).await.unwrap();
+    fleet.force("held-closed", None).await.unwrap();
+    assert_eq!(state("held-closed").await, BreakerState::Closed);
+    assert!(!fleet.acquire("held-closed", &settings).await.unwrap().expect("closed admits").probe);
+}

@@ -207,15 +207,23 @@ impl Breaker {
         }
     }
 
-    /// Hold the breaker open or closed until released with `None`.
+    /// Hold the breaker open or closed until released with `None`; released from an open hold,
+    /// it probes at the next call.
     pub fn force(&self, state: Option<BreakerState>) {
         let now = Instant::now();
         let mut s = self.lock();
-        s.forced = state;
+        let held = std::mem::replace(&mut s.forced, state);
         match state {
             Some(BreakerState::Open) => self.transition(&mut s, BreakerState::Open, now),
             Some(_) => self.transition(&mut s, BreakerState::Closed, now),
-            None => self.publish(&s, now),
+            None => {
+                // Released from an open hold: probe at the next call (half-open), not after a
+                // recovery timeout counted from when the hold began.
+                if held == Some(BreakerState::Open) && s.state == BreakerState::Open {
+                    s.until = now;
+                }
+                self.publish(&s, now)
+            }
         }
     }
 

@@ -124,4 +124,10 @@ async fn forced_states_hold_until_released() {
     assert_eq!(b.state(), BreakerState::Closed, "forced closed ignores failures");
     b.force(None);
     assert_eq!(b.snapshot().forced, None);
+    assert_eq!(b.state(), BreakerState::Closed, "released from a closed hold: closed");
+    b.force(Some(BreakerState::Open));
+    b.force(None);
+    assert_eq!(b.state(), BreakerState::HalfOpen, "released from an open hold: probes at once");
+    let probe = b.try_acquire().expect("a probe");
+    b.record(probe, Outcome::Success, Duration::ZERO);
 }
