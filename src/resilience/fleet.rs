@@ -261,27 +261,18 @@ impl Fleet {
     /// Hold the fleet's breaker open or closed, or release it with `None` (a breaker held open
     /// then probes at its next call, one held closed stays closed).
     pub async fn force(&self, connector: &str, state: Option<BreakerState>) -> FleetResult<()> {
-        let mut conn = self.conn.clone();
         let key = self.key(&["breaker", connector]);
+        let Some(s) = state else {
+            let mut inv = self.release.prepare_invoke();
+            inv.key(&key);
+            return self.run::<i64>("release breaker", inv).await.map(drop);
+        };
+        let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        match state {
-            None => {
-                let mut inv = self.release.prepare_invoke();
-                inv.key(&key);
-                return self.run::<i64>("release breaker", inv).await.map(drop);
-            }
-            Some(s) => {
-                let until = Utc::now().timestamp_millis() + 365 * 86_400_000;
-                pipe.cmd("HSET").arg(&key).arg("forced").arg(s.as_str()).arg("state").arg(s.as_str());
-                if s == BreakerState::Open {
-                    pipe.cmd("HSET")
-                        .arg(&key)
-                        .arg("until")
-                        .arg(until)
-                        .arg("opened_at")
-                        .arg(Utc::now().timestamp_millis());
-                }
-            }
+        pipe.cmd("HSET").arg(&key).arg("forced").arg(s.as_str()).arg("state").arg(s.as_str());
+        if s == BreakerState::Open {
+            let now = Utc::now().timestamp_millis();
+            pipe.cmd("HSET").arg(&key).arg("until").arg(now + 365 * 86_400_000).arg("opened_at").arg(now);
         }
         match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => Ok(()),
