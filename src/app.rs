@@ -241,14 +241,7 @@ impl App {
 
     /// Of connector `id`'s breakers named by `operations`, the one furthest from closed.
     pub async fn worst_breaker(&self, id: &str, operations: &[Option<&str>]) -> Option<Snapshot> {
-        let severity = |s: &Snapshot| {
-            let rank = match s.state {
-                BreakerState::Closed => 0,
-                BreakerState::HalfOpen => 1,
-                BreakerState::Open => 2,
-            };
-            (rank, s.retry_at)
-        };
+        let severity = |s: &Snapshot| (s.state.rank(), s.retry_at);
         let mut worst: Option<Snapshot> = None;
         for operation in operations {
             let Some(snap) = self.breaker(id, *operation).await else { continue };

@@ -371,12 +371,7 @@ fn labels(id: &'static str, operation: Option<&'static str>) -> Vec<metrics::Lab
 }
 
 pub(crate) fn gauge(id: &'static str, operation: Option<&'static str>, state: BreakerState) {
-    let v = match state {
-        BreakerState::Closed => 0.0,
-        BreakerState::HalfOpen => 1.0,
-        BreakerState::Open => 2.0,
-    };
-    metrics::gauge!("apiary_breaker_state", labels(id, operation)).set(v);
+    metrics::gauge!("apiary_breaker_state", labels(id, operation)).set(f64::from(state.rank()));
 }
 
 /// Count a change of state in `apiary_breaker_transitions_total`.

@@ -19,6 +19,14 @@ impl BreakerState {
             BreakerState::HalfOpen => "half_open",
         }
     }
+    /// How far from closed: 0 closed, 1 half-open, 2 open (the `apiary_breaker_state` gauge).
+    pub fn rank(self) -> u8 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        }
+    }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "closed" => Some(BreakerState::Closed),
