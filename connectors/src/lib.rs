@@ -5,7 +5,8 @@
 //!   request, and how to read a response — classification (which reads the body as well as the
 //!   status) and parsing into normalised [`Record`]s, plus the next request when the upstream pages.
 //! - One module per upstream (`arxiv`, `sec_edgar`, ...), all listed in [`all()`].
-//! - [`params`] validates parameters and builds the canonical dataset key; [`request`] holds the
+//! - [`params`] validates parameters and builds the canonical dataset key; [`path`] makes
+//!   caller-supplied identifiers safe URL path segments; [`request`] holds the
 //!   plain request/response types; [`record`] the normalised record kinds; [`error`] the error
 //!   classes that drive retries and the breaker.
 //!
@@ -16,6 +17,7 @@
 pub mod error;
 pub(crate) mod json;
 pub mod params;
+pub mod path;
 pub mod record;
 pub mod request;
 pub mod text;

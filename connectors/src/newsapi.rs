@@ -40,7 +40,8 @@ const CATEGORIES: [&str; 7] = ["business", "entertainment", "general", "health",
 pub struct NewsApi;
 
 static PARAMS: [Param; 11] = [
-    Param::optional("endpoint", "everything (default: all articles, by query) or top-headlines (live headlines)"),
+    Param::optional("endpoint", "everything (default: all articles, by query) or top-headlines (live headlines)")
+        .in_path(),
     Param::optional(
         "q",
         "keywords or phrase; supports AND/OR/NOT, quotes and +/- (required by everything unless sources is given)",
@@ -139,7 +140,7 @@ impl Connector for NewsApi {
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         let key = ctx.require_key(self.id())?;
         let first = p.get("page").and_then(|s| s.parse().ok()).unwrap_or(1);
-        Ok(page_request(ctx, p, first).secret_header("X-Api-Key", key))
+        Ok(page_request(ctx, p, first)?.secret_header("X-Api-Key", key))
     }
 
     fn read(&self, ctx: &Context, p: &Params, req: &Request, resp: &Response) -> Result<Page, ConnectorError> {
@@ -177,13 +178,23 @@ impl Connector for NewsApi {
             && this_page.saturating_mul(size) < total
             && (this_page + 1).saturating_sub(first) < wanted_pages
             && req.index + 1 < ctx.max_pages;
-        let next = more.then(|| page_request(ctx, p, this_page + 1).with_secrets_of(req).after(req));
+        let next =
+            more.then(|| page_request(ctx, p, this_page + 1)).transpose()?.map(|n| n.with_secrets_of(req).after(req));
         Ok(Page { records, next })
     }
 }
 
-fn page_request(ctx: &Context, p: &Params, page: u64) -> Request {
-    let endpoint = p.get("endpoint").map(String::as_str).unwrap_or("everything");
+fn page_request(ctx: &Context, p: &Params, page: u64) -> Result<Request, ConnectorError> {
+    // Only the two known endpoints ever reach the path, whatever `p` holds.
+    let endpoint = match p.get("endpoint").map(String::as_str) {
+        None | Some("everything") => "everything",
+        Some("top-headlines") => "top-headlines",
+        Some(other) => {
+            return Err(ConnectorError::permanent(format!(
+                "invalid value for `endpoint`: `{other}` is not a NewsAPI endpoint"
+            )));
+        }
+    };
     let mut req = Request::get(format!("{}/v2/{endpoint}", ctx.base_url));
     for name in ["q", "sources", "country", "category", "from", "to", "language", "pageSize"] {
         if let Some(v) = p.get(name) {
@@ -194,7 +205,7 @@ fn page_request(ctx: &Context, p: &Params, page: u64) -> Request {
         req = req.query("page", page.to_string());
     }
     // Name the client; gateways in front of APIs may refuse requests with no User-Agent.
-    req.header("User-Agent", "apiary/0.1")
+    Ok(req.header("User-Agent", "apiary/0.1"))
 }
 
 /// The class of a `{"status":"error"}` body, by its code first and its HTTP status second.

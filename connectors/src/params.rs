@@ -19,14 +19,21 @@ pub struct Param {
     pub name: &'static str,
     pub required: bool,
     pub help: &'static str,
+    /// Whether the value becomes (part of) a URL path: [`validate`] then refuses values that could
+    /// leave that path (see [`crate::path::check_segment`]).
+    pub in_path: bool,
 }
 
 impl Param {
     pub const fn required(name: &'static str, help: &'static str) -> Self {
-        Param { name, required: true, help }
+        Param { name, required: true, help, in_path: false }
     }
     pub const fn optional(name: &'static str, help: &'static str) -> Self {
-        Param { name, required: false, help }
+        Param { name, required: false, help, in_path: false }
+    }
+    /// Mark the parameter as one whose value is sent in the URL path.
+    pub const fn in_path(self) -> Self {
+        Param { in_path: true, ..self }
     }
 }
 
@@ -58,7 +65,8 @@ pub fn describe_params(connector: &dyn Connector) -> String {
 }
 
 /// Check `raw` against the connector's parameters and bring it into canonical form.
-/// Values are trimmed; empty values count as absent.
+/// Values are trimmed; empty values count as absent. Path parameters ([`Param::in_path`]) are
+/// checked in their canonical form, the one the request will carry.
 pub fn validate(connector: &dyn Connector, raw: Params) -> Result<Params, ParamError> {
     let spec = connector.params();
     let mut params = Params::new();
@@ -75,6 +83,11 @@ pub fn validate(connector: &dyn Connector, raw: Params) -> Result<Params, ParamE
         return Err(ParamError::Missing { connector: connector.id(), name: p.name, valid: describe_params(connector) });
     }
     connector.normalize(&mut params)?;
+    for p in spec.iter().filter(|p| p.in_path) {
+        if let Some(value) = params.get(p.name) {
+            crate::path::check_segment(p.name, value)?;
+        }
+    }
     Ok(params)
 }
 

@@ -25,7 +25,7 @@
 //! Parsing: bodies are read straight into structs (with the lenient readers of
 //! `crate::json`), not into a `serde_json::Value`; failures are read again as a `Value` to classify them.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::json::{self, F64, JNum, List, Obj, Str, object};
@@ -39,15 +39,12 @@ pub struct Polygon;
 const TIMESPANS: [&str; 8] = ["second", "minute", "hour", "day", "week", "month", "quarter", "year"];
 const MAX_LIMIT: u64 = 50_000;
 
-/// A path segment: unreserved characters plus `:` (`X:BTCUSD`, `O:SPY...`, `I:SPX`) as they are.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b':');
-
 static PARAMS: [Param; 7] = [
-    Param::required("ticker", "ticker, e.g. AAPL, X:BTCUSD, C:EURUSD, O:SPY251219C00650000 (upper-cased)"),
-    Param::required("multiplier", "bar size in timespans, e.g. 1 (with timespan=day: daily bars)"),
-    Param::required("timespan", "second, minute, hour, day, week, month, quarter or year"),
-    Param::required("from", "first bar: YYYY-MM-DD or a millisecond timestamp"),
-    Param::required("to", "last bar: YYYY-MM-DD or a millisecond timestamp"),
+    Param::required("ticker", "ticker, e.g. AAPL, X:BTCUSD, C:EURUSD, O:SPY251219C00650000 (upper-cased)").in_path(),
+    Param::required("multiplier", "bar size in timespans, e.g. 1 (with timespan=day: daily bars)").in_path(),
+    Param::required("timespan", "second, minute, hour, day, week, month, quarter or year").in_path(),
+    Param::required("from", "first bar: YYYY-MM-DD or a millisecond timestamp").in_path(),
+    Param::required("to", "last bar: YYYY-MM-DD or a millisecond timestamp").in_path(),
     Param::optional("adjusted", "true (default) for split-adjusted bars, false for raw"),
     Param::optional("limit", "base aggregates per page, 1..=50000 (upstream default 5000)"),
 ];
@@ -111,15 +108,18 @@ impl Connector for Polygon {
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         let key = ctx.require_key(self.id())?;
-        let get = |name: &str| p.get(name).map(String::as_str).unwrap_or_default();
+        // Each value is one segment; the ticker keeps its `:` (`X:BTCUSD`, `O:SPY...`, `I:SPX`).
+        let seg = |name: &str, keep: &[u8]| {
+            crate::path::segment_keeping(name, p.get(name).map(String::as_str).unwrap_or_default(), keep)
+        };
         let url = format!(
             "{}/v2/aggs/ticker/{}/range/{}/{}/{}/{}",
             ctx.base_url,
-            utf8_percent_encode(get("ticker"), SEGMENT),
-            get("multiplier"),
-            get("timespan"),
-            get("from"),
-            get("to"),
+            seg("ticker", b":")?,
+            seg("multiplier", b"")?,
+            seg("timespan", b"")?,
+            seg("from", b"")?,
+            seg("to", b"")?,
         );
         let mut req = Request::get(url);
         for name in ["adjusted", "limit"] {
@@ -258,6 +258,10 @@ fn next_request(ctx: &Context, prev: &Request, next_url: &str) -> Option<Request
         None => return None,
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // The key goes along: a `next_url` whose path would climb out of itself is not followed.
+    if path.split('/').skip(1).any(|s| crate::path::check_segment("next_url", s).is_err()) {
+        return None;
+    }
     let mut req = Request::get(format!("{}{path}", ctx.base_url)).with_secrets_of(prev).after(prev);
     for pair in query.split('&').filter(|s| !s.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -23,7 +23,6 @@
 //! `crate::json`), not into a `serde_json::Value`; an envelope with an `error` is read again as a `Value`
 //! to classify it.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::borrow::Cow;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess};
@@ -44,11 +43,8 @@ const DEFAULT_INTERVAL: &str = "1d";
 /// Sent because Yahoo throttles library User-Agents on sight.
 const USER_AGENT: &str = "Mozilla/5.0 (compatible; apiary/0.1)";
 
-/// A path segment: unreserved characters plus `=` (`EURUSD=X`) stay as they are, `^` is encoded.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'=');
-
 static PARAMS: [Param; 3] = [
-    Param::required("symbol", "Yahoo symbol, e.g. AAPL, BTC-USD, ^GSPC, EURUSD=X (upper-cased)"),
+    Param::required("symbol", "Yahoo symbol, e.g. AAPL, BTC-USD, ^GSPC, EURUSD=X (upper-cased)").in_path(),
     Param::optional("range", "1d, 5d, 1mo (default), 3mo, 6mo, 1y, 2y, 5y, 10y, ytd or max"),
     Param::optional("interval", "1m, 2m, 5m, 15m, 30m, 60m, 90m, 1h, 1d (default), 5d, 1wk, 1mo or 3mo"),
 ];
@@ -85,7 +81,9 @@ impl Connector for YahooFinance {
         let symbol = p.get("symbol").map(String::as_str).unwrap_or_default();
         let range = p.get("range").map_or(DEFAULT_RANGE, String::as_str);
         let interval = p.get("interval").map_or(DEFAULT_INTERVAL, String::as_str);
-        Ok(Request::get(format!("{}/v8/finance/chart/{}", ctx.base_url, utf8_percent_encode(symbol, SEGMENT)))
+        // One segment: `=` (`EURUSD=X`) stays as it is, `^` and anything else outside unreserved is encoded.
+        let symbol = crate::path::segment_keeping("symbol", symbol, b"=")?;
+        Ok(Request::get(format!("{}/v8/finance/chart/{symbol}", ctx.base_url))
             .query("range", range)
             .query("interval", interval)
             .header("User-Agent", USER_AGENT)

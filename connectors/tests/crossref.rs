@@ -71,7 +71,7 @@ fn one_doi_is_one_work() {
     let p = params(crossref, &[("doi", "https://doi.org/10.1371/journal.pone.0033693")]);
     assert_eq!(p["doi"], "10.1371/journal.pone.0033693");
     let req = crossref.start(&ctx(), &p).unwrap();
-    assert_eq!(req.url, "http://upstream.test/works/10.1371/journal.pone.0033693");
+    assert_eq!(req.url, "http://upstream.test/works/10.1371%2Fjournal.pone.0033693");
     assert!(req.query_value("rows").is_none());
     assert_eq!(req.query_value("mailto"), Some("ops@example.org"));
     let body = fixture("crossref/works_doi_10.1371_journal.pone.0033693_success.json");
@@ -187,7 +187,7 @@ fn parameters_are_checked_and_canonical() {
     assert_eq!(p["filter"], "type:journal-article,from-pub-date:2020");
     let p = params(crossref, &[("doi", "10.1000/a b#c")]);
     let req = crossref.start(&ctx(), &p).unwrap();
-    assert_eq!(req.url, "http://upstream.test/works/10.1000/a%20b%23c");
+    assert_eq!(req.url, "http://upstream.test/works/10.1000%2Fa%20b%23c");
 }
 
 #[test]

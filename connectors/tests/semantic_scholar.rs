@@ -86,7 +86,7 @@ fn paper_details_by_doi() {
     let s2 = get("semantic_scholar").unwrap();
     let p = params(s2, &[("paper_id", "10.1093/mind/lix.236.433"), ("fields", "title")]);
     let req = s2.start(&ctx(), &p).unwrap();
-    assert_eq!(req.url, "http://upstream.test/graph/v1/paper/10.1093/mind/lix.236.433");
+    assert_eq!(req.url, "http://upstream.test/graph/v1/paper/10.1093%2Fmind%2Flix.236.433");
     assert_eq!(req.step, "paper");
     assert_eq!(req.query_value("fields"), Some("title"));
     assert!(req.query_value("limit").is_none());
@@ -214,7 +214,7 @@ fn parameters_are_checked_and_canonical() {
     let p = params(s2, &[("paper_id", "https://doi.org/10.1093/mind/lix.236.433")]);
     assert_eq!(p["paper_id"], "DOI:10.1093/mind/lix.236.433");
     let req = s2.start(&ctx(), &p).unwrap();
-    assert_eq!(req.url, "http://upstream.test/graph/v1/paper/DOI:10.1093/mind/lix.236.433");
+    assert_eq!(req.url, "http://upstream.test/graph/v1/paper/DOI:10.1093%2Fmind%2Flix.236.433");
     let p = params(s2, &[("query", "a"), ("offset", "900"), ("limit", "100")]);
     let req = s2.start(&ctx(), &p).unwrap();
     assert_eq!(req.query_value("offset"), Some("900"));

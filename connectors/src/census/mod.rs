@@ -49,8 +49,8 @@ const MAX_VARIABLES: usize = 50;
 pub struct Census;
 
 static PARAMS: [Param; 5] = [
-    Param::optional("year", "vintage year, e.g. 2018 (omit only for timeseries/... datasets)"),
-    Param::required("dataset", "dataset path, e.g. acs/acs5, dec/pl or timeseries/poverty/saipe"),
+    Param::optional("year", "vintage year, e.g. 2018 (omit only for timeseries/... datasets)").in_path(),
+    Param::required("dataset", "dataset path, e.g. acs/acs5, dec/pl or timeseries/poverty/saipe").in_path(),
     Param::required("get", "comma-separated variables (at most 50), e.g. NAME,B19013_001E or group(B19013)"),
     Param::optional("for", "geography to return, e.g. county:* or state:24"),
     Param::optional("in", "enclosing geography, e.g. state:24 or state:06 county:037"),
@@ -112,8 +112,14 @@ impl Connector for Census {
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         let dataset = p.get("dataset").ok_or_else(|| ConnectorError::permanent("census needs a dataset"))?;
+        // A dataset is a path of its own (`timeseries/poverty/saipe`): each part is one segment.
+        let dataset = dataset
+            .split('/')
+            .map(|part| crate::path::segment("dataset", part))
+            .collect::<Result<Vec<_>, _>>()?
+            .join("/");
         let url = match p.get("year") {
-            Some(year) => format!("{}/data/{year}/{dataset}", ctx.base_url),
+            Some(year) => format!("{}/data/{}/{dataset}", ctx.base_url, crate::path::segment("year", year)?),
             None => format!("{}/data/{dataset}", ctx.base_url),
         };
         let mut req = Request::get(url);

@@ -7,6 +7,9 @@
 //! against 5/s in the public pool; both are sent once `APIARY_CONTACT_EMAIL` is set. A configured
 //! key is sent as a Metadata Plus token (`Crossref-Plus-API-Token: Bearer ...`, a secret header).
 //!
+//! A DOI is sent as one path segment, its `/` as `%2F` (CrossRef decodes it), so no DOI can name
+//! another path (`crate::path`).
+//!
 //! Paging: `rows` (default 20, at most 1000) is the page size. A fetch makes one request unless
 //! `cursor` is given (`cursor=*` to start deep paging); then it follows `message.next-cursor` while
 //! pages come back full, up to the worker's page bound.
@@ -21,7 +24,6 @@
 //! Parsing: success bodies are read straight into structs (`work`, with the lenient readers of
 //! `crate::json`), not into a `serde_json::Value`; refusals are read again as a `Value`.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
 mod work;
@@ -38,10 +40,6 @@ const DEFAULT_ROWS: u64 = 20;
 /// CrossRef's largest page.
 const MAX_ROWS: u64 = 1000;
 
-/// Characters escaped in a DOI path segment; `/` stays as it is (CrossRef expects it raw).
-const DOI_PATH: &AsciiSet =
-    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
-
 pub struct Crossref;
 
 static PARAMS: [Param; 5] = [
@@ -49,7 +47,8 @@ static PARAMS: [Param; 5] = [
     Param::optional("filter", "CrossRef filters, e.g. from-pub-date:2020-01-01,type:journal-article"),
     Param::optional("rows", "works per page (default 20, at most 1000)"),
     Param::optional("cursor", "deep paging: `*` to start, then follows next-cursor while pages are full"),
-    Param::optional("doi", "one work by DOI (instead of a search); any of 10.x/y, doi:10.x/y, https://doi.org/10.x/y"),
+    Param::optional("doi", "one work by DOI (instead of a search); any of 10.x/y, doi:10.x/y, https://doi.org/10.x/y")
+        .in_path(),
 ];
 
 impl Connector for Crossref {
@@ -93,7 +92,8 @@ impl Connector for Crossref {
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         if let Some(doi) = p.get("doi") {
-            let path = utf8_percent_encode(doi, DOI_PATH);
+            // One segment: the DOI's own `/` goes as `%2F`, which CrossRef decodes.
+            let path = crate::path::segment("doi", doi)?;
             return Ok(identify(ctx, Request::get(format!("{}/works/{path}", ctx.base_url))));
         }
         Ok(list_request(ctx, p, p.get("cursor").map(String::as_str)))

@@ -56,8 +56,9 @@ const USER_AGENT: &str = "apiary/0.1";
 pub struct Reddit;
 
 static PARAMS: [Param; 4] = [
-    Param::required("subreddit", "subreddit name (askreddit, r/askreddit) or several joined with + (news+worldnews)"),
-    Param::optional("sort", "hot (default), new, top, rising or controversial"),
+    Param::required("subreddit", "subreddit name (askreddit, r/askreddit) or several joined with + (news+worldnews)")
+        .in_path(),
+    Param::optional("sort", "hot (default), new, top, rising or controversial").in_path(),
     Param::optional("limit", "posts to fetch, 1..=1000, in requests of 100 (default 25)"),
     Param::optional("t", "time window for top/controversial: hour, day, week, month, year or all"),
 ];
@@ -155,7 +156,7 @@ impl Connector for Reddit {
     }
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
-        let mut req = page_request(ctx, p, None, 0);
+        let mut req = page_request(ctx, p, None, 0)?;
         if let Some(token) = bearer(ctx) {
             req = req.secret_header("Authorization", &format!("Bearer {token}"));
         }
@@ -212,7 +213,7 @@ impl Connector for Reddit {
         let after = data.after.map(|a| a.0).filter(|a| !a.is_empty());
         let next = match after {
             Some(after) if got > 0 && fetched < wanted(p) && req.index + 1 < ctx.max_pages => {
-                Some(page_request(ctx, p, Some(&after), fetched).with_secrets_of(req).after(req))
+                Some(page_request(ctx, p, Some(&after), fetched)?.with_secrets_of(req).after(req))
             }
             _ => None,
         };
@@ -273,9 +274,23 @@ fn root<'a>(ctx: &Context<'a>) -> &'a str {
     }
 }
 
-fn page_request(ctx: &Context, p: &Params, after: Option<&str>, seen: u64) -> Request {
-    let sub = p.get("subreddit").map(String::as_str).unwrap_or("");
-    let sort = p.get("sort").map(String::as_str).unwrap_or("hot");
+fn page_request(ctx: &Context, p: &Params, after: Option<&str>, seen: u64) -> Result<Request, ConnectorError> {
+    // Each name of a `news+worldnews` multi is one encoded segment part; the `+` between is ours.
+    let sub = p
+        .get("subreddit")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split('+')
+        .map(|name| crate::path::segment("subreddit", name))
+        .collect::<Result<Vec<_>, _>>()?
+        .join("+");
+    // Only a known sort ever reaches the path, whatever `p` holds.
+    let sort = match p.get("sort") {
+        None => "hot",
+        Some(s) => SORTS.iter().copied().find(|known| known == s).ok_or_else(|| {
+            ConnectorError::permanent(format!("invalid value for `sort`: `{s}` is not one of {}", SORTS.join(", ")))
+        })?,
+    };
     let remaining = wanted(p).saturating_sub(seen);
     let mut req = Request::get(format!("{}/r/{sub}/{sort}.json", root(ctx)))
         .query("limit", remaining.clamp(1, PAGE_SIZE).to_string());
@@ -285,7 +300,7 @@ fn page_request(ctx: &Context, p: &Params, after: Option<&str>, seen: u64) -> Re
     if let Some(after) = after {
         req = req.query("after", after).query("count", seen.to_string());
     }
-    req.query("raw_json", "1").header("User-Agent", user_agent(ctx))
+    Ok(req.query("raw_json", "1").header("User-Agent", user_agent(ctx)))
 }
 
 /// A JSON error body, by HTTP status (or the `error` number when the status says success).

@@ -6,6 +6,9 @@
 //! (`{"message": "Too Many Requests...", "code": "429"}`) in bursts, even below the published
 //! limit; S2 staff advise backing off. With a key the introductory limit is 1 request/s.
 //!
+//! A paper id is sent as one path segment: a DOI's `/` as `%2F`, the `:` of `DOI:`-style prefixes
+//! as it is (`crate::path`).
+//!
 //! Paging: `offset`/`limit`; a page holds at most 100 papers and the body carries `total`,
 //! `offset` and `next` (absent on the last page). `limit` here is the number of papers the dataset
 //! wants (default 100, S2's own page default, so a default fetch is one request); more than 100
@@ -22,7 +25,6 @@
 //! `crate::json`), each paper made a record as it is read, not into a `serde_json::Value`; failures are
 //! read again as a `Value` for their message.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
 mod body;
@@ -45,10 +47,6 @@ const API: &str = "/graph/v1";
 /// A paper's page, when the body gives no `url`.
 const S2_PAPER_URL: &str = "https://www.semanticscholar.org/paper/";
 
-/// Escaped in a paper id path segment; `/` and `:` stay (`DOI:10.1093/mind/lix.236.433`).
-const ID_PATH: &AsciiSet =
-    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
-
 pub struct SemanticScholar;
 
 static PARAMS: [Param; 5] = [
@@ -56,7 +54,8 @@ static PARAMS: [Param; 5] = [
     Param::optional("fields", "comma-separated paper fields (default: those a paper record holds)"),
     Param::optional("limit", "papers to fetch, paged by 100 (default 100; offset + limit at most 1000)"),
     Param::optional("offset", "index of the first result (default 0)"),
-    Param::optional("paper_id", "one paper (instead of query): S2 id, DOI:..., ARXIV:..., PMID:..., CorpusId:..."),
+    Param::optional("paper_id", "one paper (instead of query): S2 id, DOI:..., ARXIV:..., PMID:..., CorpusId:...")
+        .in_path(),
 ];
 
 impl Connector for SemanticScholar {
@@ -116,7 +115,8 @@ impl Connector for SemanticScholar {
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
         let fields = p.get("fields").map_or(DEFAULT_FIELDS, String::as_str);
         if let Some(id) = p.get("paper_id") {
-            let path = utf8_percent_encode(id, ID_PATH);
+            // One segment: a DOI's `/` goes as `%2F`; the `:` of S2's `DOI:`/`ARXIV:` prefixes stays.
+            let path = crate::path::segment_keeping("paper_id", id, b":")?;
             let req = Request::get(format!("{}{API}/paper/{path}", ctx.base_url)).step("paper").query("fields", fields);
             return Ok(with_key(ctx, req));
         }
