@@ -60,8 +60,9 @@ impl ConnectorError {
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Config, message)
     }
+    /// The wait the upstream asked for, at most [`crate::MAX_RETRY_AFTER`] however it was read.
     pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
-        self.retry_after = wait;
+        self.retry_after = wait.map(crate::wait::clamp);
         self
     }
 

@@ -8,7 +8,8 @@
 //! - [`params`] validates parameters and builds the canonical dataset key; [`path`] makes
 //!   caller-supplied identifiers safe URL path segments; [`request`] holds the
 //!   plain request/response types; [`record`] the normalised record kinds; [`error`] the error
-//!   classes that drive retries and the breaker.
+//!   classes that drive retries and the breaker; [`wait`] bounds the waits upstreams ask for
+//!   by [`MAX_RETRY_AFTER`].
 //!
 //! The crate knows nothing of HTTP clients, databases or queues: the worker sends the
 //! [`Request`]s this crate describes, through each upstream's resilience stack, and hands back
@@ -21,6 +22,7 @@ pub mod path;
 pub mod record;
 pub mod request;
 pub mod text;
+pub mod wait;
 pub(crate) mod xml_scan;
 
 pub mod alpha_vantage;
@@ -40,6 +42,7 @@ pub use error::{ConnectorError, ErrorClass};
 pub use params::{Param, ParamError, Params, dataset_key};
 pub use record::Record;
 pub use request::{Context, Method, Page, Request, Response};
+pub use wait::MAX_RETRY_AFTER;
 
 /// The group an upstream belongs to; breaker defaults are set per group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

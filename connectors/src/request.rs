@@ -195,15 +195,11 @@ impl<'a> Response<'a> {
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(self.body)
     }
-    /// `Retry-After` as a wait: delta-seconds, or an HTTP date (RFC 9110 §10.2.3).
+    /// `Retry-After` as a wait: delta-seconds, or an HTTP date (RFC 9110 §10.2.3), at most
+    /// [`crate::MAX_RETRY_AFTER`]; a date already past is zero, anything else `None`.
     pub fn retry_after(&self) -> Option<Duration> {
-        let v = self.header("retry-after")?.trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-        Some(wait.to_std().unwrap_or(Duration::ZERO))
+        let v = self.header("retry-after")?;
+        crate::wait::delta_seconds(v).or_else(|| crate::wait::until_http_date(v, chrono::Utc::now()))
     }
     /// A failure classified from the status, with the wait the upstream asked for.
     pub fn status_error(&self) -> crate::ConnectorError {

@@ -328,17 +328,17 @@ fn classify(resp: &Response, body: &Body) -> ConnectorError {
     }
 }
 
-/// "please wait 4 second(s)" in reddit's HTML throttle page.
+/// "please wait 4 second(s)" in reddit's HTML throttle page (bounded like any upstream wait).
 fn wait_from_text(text: &str) -> Option<std::time::Duration> {
     let at = text.find("please wait ")? + "please wait ".len();
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().map(std::time::Duration::from_secs)
+    let digits = &text[at..];
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    crate::wait::delta_seconds(&digits[..end])
 }
 
-/// `x-ratelimit-reset`: seconds until reddit's rate window starts over.
+/// `x-ratelimit-reset`: seconds until reddit's rate window starts over (may be fractional).
 fn window_reset(resp: &Response) -> Option<std::time::Duration> {
-    let secs: f64 = resp.header("x-ratelimit-reset")?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs(secs.ceil() as u64))
+    crate::wait::seconds(resp.header("x-ratelimit-reset")?)
 }
 
 /// A short, tag-free summary of an error body for messages.
