@@ -7,7 +7,7 @@
 //! - One module per upstream (`arxiv`, `sec_edgar`, ...), all listed in [`all()`].
 //! - [`params`] validates parameters and builds the canonical dataset key; [`path`] makes
 //!   caller-supplied identifiers safe URL path segments; [`request`] holds the
-//!   plain request/response types; [`record`] the normalised record kinds; [`error`] the error
+//!   plain request/response types; [`redact`] keeps keys and URL passwords out of messages; [`record`] the normalised record kinds; [`error`] the error
 //!   classes that drive retries and the breaker; [`wait`] bounds the waits upstreams ask for
 //!   by [`MAX_RETRY_AFTER`].
 //!
@@ -20,6 +20,7 @@ pub(crate) mod json;
 pub mod params;
 pub mod path;
 pub mod record;
+pub mod redact;
 pub mod request;
 pub mod text;
 pub mod wait;
@@ -41,6 +42,7 @@ pub mod yahoo_finance;
 pub use error::{ConnectorError, ErrorClass};
 pub use params::{Param, ParamError, Params, dataset_key};
 pub use record::Record;
+pub use redact::{scrub_secret, strip_userinfo};
 pub use request::{Context, Method, Page, Request, Response};
 pub use wait::MAX_RETRY_AFTER;
 

@@ -212,8 +212,10 @@ fn classify(body: &Value, status: &str, resp: &Response) -> ConnectorError {
 
 /// Never let the key reach a message, even if an upstream echoes it.
 fn scrub(mut e: ConnectorError, ctx: &Context) -> ConnectorError {
-    if let Some(k) = ctx.api_key.filter(|k| !k.is_empty()) {
-        e.message = e.message.replace(k, "[redacted]");
+    if let Some(k) = ctx.api_key
+        && let std::borrow::Cow::Owned(m) = crate::redact::scrub_secret(&e.message, k)
+    {
+        e.message = m;
     }
     e
 }

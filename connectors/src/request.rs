@@ -1,7 +1,8 @@
 //! What a connector asks the worker to send, and what it gets back.
 //!
 //! Secrets (API keys) travel in their own field so that the request's `Display` — the form that
-//! reaches logs, job errors and metrics — can never show them.
+//! reaches logs, job errors and metrics — can never show them; nor does it show a password in
+//! the URL's `user:password@` (a base URL may carry one for a proxy).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,7 +28,7 @@ pub struct Context<'a> {
 impl fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::redact::strip_userinfo(self.base_url))
             .field("api_key", &self.api_key.map(|_| "[redacted]"))
             .field("contact_email", &self.contact_email)
             .field("max_pages", &self.max_pages)
@@ -140,14 +141,14 @@ impl Request {
     }
 }
 
-/// Method, URL and loggable query only.
+/// Method, URL (without userinfo) and loggable query only.
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let method = match self.method {
             Method::Get => "GET",
             Method::Post => "POST",
         };
-        write!(f, "{method} {}", self.url)?;
+        write!(f, "{method} {}", crate::redact::strip_userinfo(&self.url))?;
         for (i, (k, v)) in self.query.iter().enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
             write!(f, "{sep}{}={}", crate::params::encode(k), crate::params::encode(v))?;

@@ -218,8 +218,8 @@ fn notice(n: &Notices<'_>, ctx: &Context) -> Option<ConnectorError> {
 
 /// The configured key, and any "API key as XXXX" the upstream quotes, replaced.
 fn scrub<'a>(s: &'a str, ctx: &Context) -> Cow<'a, str> {
-    let mut out = match ctx.api_key.filter(|k| !k.is_empty() && s.contains(k)) {
-        Some(k) => Cow::Owned(s.replace(k, "[redacted]")),
+    let mut out = match ctx.api_key {
+        Some(k) => crate::redact::scrub_secret(s, k),
         None => Cow::Borrowed(s),
     };
     if let Some(i) = WORDS.quoted_key.find(out.as_bytes()) {

@@ -221,8 +221,8 @@ fn rate_limit_notice(resp: &Response) -> Option<ConnectorError> {
 
 /// Never let the key reach a message, even if a body echoes it.
 fn scrub(msg: &str, ctx: &Context) -> String {
-    match ctx.api_key.filter(|k| !k.is_empty()) {
-        Some(key) => msg.replace(key, "[redacted]"),
+    match ctx.api_key {
+        Some(key) => crate::redact::scrub_secret(msg, key).into_owned(),
         None => msg.to_owned(),
     }
 }

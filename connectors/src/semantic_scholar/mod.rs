@@ -207,8 +207,10 @@ fn with_key(ctx: &Context, req: Request) -> Request {
 
 /// Never let the key reach a message, even if a body echoes it.
 fn scrubbed(mut err: ConnectorError, ctx: &Context) -> ConnectorError {
-    if let Some(key) = ctx.api_key.filter(|k| !k.is_empty()) {
-        err.message = err.message.replace(key, "[redacted]");
+    if let Some(key) = ctx.api_key
+        && let std::borrow::Cow::Owned(m) = crate::redact::scrub_secret(&err.message, key)
+    {
+        err.message = m;
     }
     err
 }
