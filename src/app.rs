@@ -1,6 +1,7 @@
 //! The running service's shared state, and the operations the API and the CLI share:
 //! enqueue a fetch, read a cached dataset.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +29,17 @@ pub struct App {
     pub runs_workers: AtomicBool,
     /// Persisted breaker snapshots and when they were read, for API-only processes.
     persisted: Mutex<Option<(Instant, Arc<Vec<Snapshot>>)>>,
+    /// Waiting jobs by connector, as last counted (and since counted up by this process's
+    /// enqueues), for the queue-depth cap.
+    pending: Mutex<Option<(Instant, HashMap<String, usize>)>>,
 }
+
+/// Longest dataset key accepted: parameters are names and short values, and every key is
+/// stored with each job and fetch-log entry.
+pub const MAX_KEY_LEN: usize = 4096;
+
+/// How long a count of waiting jobs serves the queue-depth cap.
+const PENDING_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -51,6 +62,11 @@ pub enum RequestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("the parameters are too long: the dataset key would be {0} bytes, at most {MAX_KEY_LEN}")]
+    TooLong(usize),
+    /// The queue-depth cap: `retry_after` in seconds.
+    #[error("{message}")]
+    QueueFull { message: String, retry_after: u64 },
 }
 
 pub fn known_connectors() -> String {
@@ -68,8 +84,16 @@ impl Question {
     pub fn new(connector: &str, raw: Params) -> Result<Question, RequestError> {
         let c =
             apiary_connectors::get(connector).ok_or_else(|| RequestError::UnknownConnector(connector.to_owned()))?;
+        // Checked before the parameters are read any further, so a huge one costs nothing more.
+        let raw_len: usize = raw.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        if raw_len > MAX_KEY_LEN {
+            return Err(RequestError::TooLong(raw_len));
+        }
         let params = validate(c, raw)?;
         let key = dataset_key(c.id(), &params);
+        if key.len() > MAX_KEY_LEN {
+            return Err(RequestError::TooLong(key.len()));
+        }
         Ok(Question { connector: c, params, key })
     }
 
@@ -108,6 +132,7 @@ impl App {
             fleet,
             runs_workers: AtomicBool::new(false),
             persisted: Mutex::new(None),
+            pending: Mutex::new(None),
         });
         app.restore_breakers().await?;
         Ok(app)
@@ -189,24 +214,95 @@ impl App {
         Ok(())
     }
 
-    /// Enqueue a fetch; a dataset already waiting returns its pending job (`false`).
+    /// Enqueue a fetch; a dataset already waiting returns its pending job (`false`). Past the
+    /// queue-depth cap a new dataset is refused ([`RequestError::QueueFull`]); a dataset deferred
+    /// to beyond its connector's TTL (an upstream asked for a long wait) runs again now.
     pub async fn enqueue(&self, q: &Question) -> Result<(JobRow, bool), RequestError> {
+        let connector = q.connector.id();
+        if let Some(refusal) = self.queue_full(connector).await? {
+            // A dataset already waiting is answered with its job, full or not.
+            if let Some(pending) = self.store.pending_job(&q.key).await? {
+                return Ok((pending, false));
+            }
+            return Err(refusal);
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let params = q.params_json();
-        let (row, created) = self
-            .store
-            .create_job(&NewJob { id: &id, connector: q.connector.id(), key: &q.key, params: &params })
-            .await?;
-        if created {
-            if let Err(e) = self.queue.push(&row.id, None).await {
-                let msg = format!("could not queue: {e}");
-                self.store.finish_job(&row.id, crate::store::JobStatus::Failed, Some(&msg)).await?;
-                return Err(e.into());
-            }
-            metrics::counter!("apiary_jobs_enqueued_total", "connector" => q.connector.id()).increment(1);
-            tracing::info!(job_id = %row.id, dataset = %q.key, "job queued");
+        let (row, created) =
+            self.store.create_job(&NewJob { id: &id, connector, key: &q.key, params: &params }).await?;
+        if !created {
+            return self.replace_long_deferral(row).await.map(|row| (row, false));
         }
-        Ok((row, created))
+        if let Some((_, counts)) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            *counts.entry(connector.to_owned()).or_default() += 1;
+        }
+        if let Err(e) = self.queue.push(&row.id, connector, None).await {
+            let msg = format!("could not queue: {e}");
+            self.store.finish_job(&row.id, crate::store::JobStatus::Failed, Some(&msg)).await?;
+            return Err(e.into());
+        }
+        metrics::counter!("apiary_jobs_enqueued_total", "connector" => connector).increment(1);
+        tracing::info!(job_id = %row.id, dataset = %q.key, "job queued");
+        Ok((row, true))
+    }
+
+    /// `Some` refusal when waiting jobs are at `queue.max_pending`, or `connector`'s at
+    /// `queue.max_pending_per_connector`. Counted at most once a second.
+    async fn queue_full(&self, connector: &str) -> Result<Option<RequestError>, StoreError> {
+        let tally = |counts: &HashMap<String, usize>| {
+            (counts.get(connector).copied().unwrap_or(0), counts.values().sum::<usize>())
+        };
+        let cached = {
+            let guard = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().filter(|(at, _)| at.elapsed() < PENDING_TTL).map(|(_, c)| tally(c))
+        };
+        let (mine, total) = match cached {
+            Some(both) => both,
+            None => {
+                let counts: HashMap<String, usize> =
+                    self.store.pending_counts().await?.into_iter().map(|(c, n)| (c, n.max(0) as usize)).collect();
+                let both = tally(&counts);
+                *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), counts));
+                both
+            }
+        };
+        let queue = &self.config.queue;
+        // About as long as the connector's quota takes to make room for one more job.
+        let spacing = self.config.connector(connector).map_or(Duration::from_secs(1), |c| {
+            c.rate_limit.iter().map(|q| q.period / q.count.max(1)).max().unwrap_or_default()
+        });
+        let retry_after = spacing.as_secs().clamp(1, 300);
+        let (scope, message) = if mine >= queue.max_pending_per_connector {
+            (
+                "connector",
+                format!(
+                    "{mine} {connector} jobs are waiting (queue.max_pending_per_connector is {}); retry later",
+                    queue.max_pending_per_connector
+                ),
+            )
+        } else if total >= queue.max_pending {
+            ("total", format!("{total} jobs are waiting (queue.max_pending is {}); retry later", queue.max_pending))
+        } else {
+            return Ok(None);
+        };
+        metrics::counter!("apiary_enqueue_refused_total", "connector" => connector.to_owned(), "scope" => scope)
+            .increment(1);
+        Ok(Some(RequestError::QueueFull { message, retry_after }))
+    }
+
+    /// A pending job deferred to beyond its connector's TTL, queued to run now instead: a new
+    /// request for the dataset must not wait out an upstream's year-long `Retry-After`.
+    async fn replace_long_deferral(&self, row: JobRow) -> Result<JobRow, RequestError> {
+        let ttl = self.config.connector(&row.connector).map_or(Duration::ZERO, |c| c.ttl);
+        let horizon = chrono::TimeDelta::from_std(ttl).ok().and_then(|t| Utc::now().checked_add_signed(t));
+        let too_far = row.status() == crate::store::JobStatus::Deferred
+            && matches!((row.run_at, horizon), (Some(run_at), Some(h)) if run_at > h);
+        if !too_far || !self.store.undefer_job(&row.id).await? {
+            return Ok(row);
+        }
+        tracing::info!(job_id = %row.id, dataset = %row.key, "deferral past the dataset's TTL replaced by a new request");
+        self.queue.push(&row.id, &row.connector, None).await?;
+        Ok(self.store.job(&row.id).await?.unwrap_or(row))
     }
 
     pub async fn dataset(&self, q: &Question) -> Result<Option<Dataset>, RequestError> {

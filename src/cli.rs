@@ -359,7 +359,7 @@ pub fn connector_table(config: &Config) -> Vec<serde_json::Value> {
                 "description": c.describe(),
                 "group": c.group().as_str(),
                 "params": c.params().iter().map(|p| serde_json::json!({"name": p.name, "required": p.required, "help": p.help})).collect::<Vec<_>>(),
-                "base_url": settings.map(|s| s.base_url.clone()),
+                "base_url": settings.map(|s| apiary_connectors::strip_userinfo(&s.base_url).into_owned()),
                 "rate_limit": settings.map(|s| s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",")),
                 "ttl": settings.map(|s| format_duration(s.ttl)),
                 "requires_key": c.requires_key(),
@@ -392,7 +392,7 @@ fn print_connectors(config: &Config) {
             let breakers = if s.breaker.per_operation { "a breaker each" } else { "one breaker" };
             println!("  operations {} ({breakers})", c.operations().join(", "));
         }
-        println!("  {}", s.base_url);
+        println!("  {}", apiary_connectors::strip_userinfo(&s.base_url));
         for p in c.params() {
             let req = if p.required { " (required)" } else { "" };
             println!("    {:<14}{req} {}", p.name, p.help);

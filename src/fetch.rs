@@ -15,9 +15,6 @@ use reqwest::header::HeaderMap;
 use crate::config::{Config, ConnectorSettings};
 use crate::resilience::{CallError, Fleet, Stack};
 
-/// Largest body read from an upstream; more is treated as a broken response.
-const MAX_BODY: usize = 64 * 1024 * 1024;
-
 /// The HTTP client and every connector's stack, shared by all jobs of a process.
 pub struct Fetcher {
     client: reqwest::Client,
@@ -68,10 +65,10 @@ impl Fetcher {
         let mut ctx = self.context(settings);
         let token = match connector.token_request(&ctx) {
             None => None,
-            Some(request) => self.token(connector, stack, &ctx, request.map_err(CallError::Failed)?).await?,
+            Some(request) => self.token(connector, settings, stack, &ctx, request.map_err(CallError::Failed)?).await?,
         };
         ctx.token = token.as_deref();
-        let result = self.chain(connector, stack, &ctx, params, settings.max_pages).await;
+        let result = self.chain(connector, settings, stack, &ctx, params).await;
         if let Err(CallError::Failed(e)) = &result
             && e.class == ErrorClass::Auth
             && token.is_some()
@@ -122,6 +119,7 @@ impl Fetcher {
     async fn token(
         &self,
         connector: &dyn Connector,
+        settings: &ConnectorSettings,
         stack: &Stack,
         ctx: &Context<'_>,
         request: Request,
@@ -135,7 +133,7 @@ impl Fetcher {
         tracing::info!(connector = id, "obtaining an access token");
         let (token, lifetime) = stack
             .call(request.step, || async {
-                let (status, headers, body) = self.send(&request).await?;
+                let (status, headers, body) = self.send(&request, settings.max_body).await?;
                 connector.read_token(&response(status, &headers, &body)).map_err(|e| scrub(e, ctx.api_key))
             })
             .await?;
@@ -148,10 +146,10 @@ impl Fetcher {
     async fn chain(
         &self,
         connector: &dyn Connector,
+        settings: &ConnectorSettings,
         stack: &Stack,
         ctx: &Context<'_>,
         params: &Params,
-        max_pages: u32,
     ) -> Result<Vec<Record>, CallError> {
         let id = connector.id();
         let mut request = connector.start(ctx, params).map_err(CallError::Failed)?;
@@ -160,12 +158,18 @@ impl Fetcher {
             tracing::debug!(connector = id, request = %request, "calling upstream");
             let page = stack
                 .call(request.step, || async {
-                    let (status, headers, body) = self.send(&request).await?;
+                    let (status, headers, body) = self.send(&request, settings.max_body).await?;
                     connector
                         .read(ctx, params, &request, &response(status, &headers, &body))
                         .map_err(|e| scrub(e, ctx.api_key))
                 })
                 .await?;
+            if records.len() + page.records.len() > settings.max_records {
+                return Err(CallError::Failed(ConnectorError::permanent(format!(
+                    "{id} answered with more than {} records (max_records); ask for fewer",
+                    settings.max_records
+                ))));
+            }
             // A single page's records are the result as they are; later pages are appended.
             if records.is_empty() {
                 records = page.records;
@@ -173,7 +177,7 @@ impl Fetcher {
                 records.extend(page.records);
             }
             match page.next {
-                Some(next) if next.index < max_pages => request = next,
+                Some(next) if next.index < settings.max_pages => request = next,
                 _ => return Ok(records),
             }
         }
@@ -181,7 +185,9 @@ impl Fetcher {
 
     /// Send one request. No timer of its own: every call runs inside its stack's call timeout,
     /// which covers the whole exchange, body included.
-    async fn send(&self, req: &Request) -> Result<(u16, HeaderMap, Bytes), ConnectorError> {
+    /// A body past `max_body` fails the call for good, unread beyond the cap: a larger answer
+    /// would only be downloaded again by every retry.
+    async fn send(&self, req: &Request, max_body: usize) -> Result<(u16, HeaderMap, Bytes), ConnectorError> {
         let url = url(req)?;
         let mut builder = match req.method {
             Method::Get => self.client.get(url),
@@ -204,14 +210,14 @@ impl Fetcher {
         let body = match response.content_length() {
             // A declared length: refuse an oversized body unread, else take it in one piece
             // (hyper reads no more than the declared length, so the bound holds).
-            Some(len) if len > MAX_BODY as u64 => return Err(too_large()),
+            Some(len) if len > max_body as u64 => return Err(too_large(max_body)),
             Some(_) => response.bytes().await.map_err(transport_error)?,
             // No length (chunked, or until close): collect chunk by chunk, counting.
             None => {
                 let mut body = Vec::new();
                 while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-                    if body.len() + chunk.len() > MAX_BODY {
-                        return Err(too_large());
+                    if body.len() + chunk.len() > max_body {
+                        return Err(too_large(max_body));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -243,16 +249,23 @@ fn response<'a>(status: u16, headers: &'a HeaderMap, body: &'a [u8]) -> Response
     Response { status, headers: pairs, body }
 }
 
-fn too_large() -> ConnectorError {
-    ConnectorError::transient(format!("body larger than {} MiB", MAX_BODY >> 20))
+fn too_large(max_body: usize) -> ConnectorError {
+    let cap = match max_body {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n => format!("{n} bytes"),
+    };
+    ConnectorError::permanent(format!(
+        "body larger than {cap} (max_body); ask for less, or raise the connector's max_body"
+    ))
 }
 
-/// Upstreams may quote the caller's key back in an error body; it never goes further than here.
+/// Upstreams may quote the caller's key back in an error body, raw or URL-encoded; it never goes
+/// further than here.
 fn scrub(mut e: ConnectorError, key: Option<&str>) -> ConnectorError {
-    if let Some(key) = key.filter(|k| k.len() >= 4)
-        && e.message.contains(key)
+    if let Some(key) = key
+        && let std::borrow::Cow::Owned(clean) = apiary_connectors::scrub_secret(&e.message, key)
     {
-        e.message = e.message.replace(key, "[redacted]");
+        e.message = clean;
     }
     e
 }

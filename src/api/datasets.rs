@@ -26,8 +26,12 @@ struct DatasetBody<'a> {
     dataset: &'a str,
     connector: &'a str,
     params: &'a serde_json::Map<String, serde_json::Value>,
-    records: &'a RawValue,
+    records: Records<'a>,
+    /// All the dataset's records, of which `records` may be one page.
     record_count: i64,
+    /// Where the next page of records starts (`_cursor`), when this one is not the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
     fetched_at: chrono::DateTime<chrono::Utc>,
     changed_at: chrono::DateTime<chrono::Utc>,
     age_seconds: u64,
@@ -39,17 +43,79 @@ struct DatasetBody<'a> {
     refresh_job: Option<String>,
 }
 
+/// The records of a read: the stored array as it is, or one page of it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Records<'a> {
+    All(&'a RawValue),
+    Page(Vec<&'a RawValue>),
+}
+
+/// Which records a read returns: `_limit` (at most `api.max_records_per_read`) from `_cursor`.
+/// The underscore keeps them apart from the upstreams' own parameters (`limit` is reddit's).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    cursor: usize,
+    limit: usize,
+}
+
+impl Window {
+    fn from_query(pairs: &mut Vec<(String, String)>, max: usize) -> Result<Window, ApiError> {
+        let mut window = Window { cursor: 0, limit: max };
+        let mut take = |name: &str| -> Result<Option<usize>, ApiError> {
+            let Some(at) = pairs.iter().position(|(k, _)| k == name) else { return Ok(None) };
+            let (_, v) = pairs.remove(at);
+            v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request("invalid_params", format!("`{name}` must be a whole number, not `{}`", snip(&v)))
+            })
+        };
+        if let Some(cursor) = take("_cursor")? {
+            window.cursor = cursor;
+        }
+        if let Some(limit) = take("_limit")? {
+            if limit == 0 || limit > max {
+                return Err(ApiError::bad_request(
+                    "invalid_params",
+                    format!("`_limit` must be 1..={max} (api.max_records_per_read)"),
+                ));
+            }
+            window.limit = limit;
+        }
+        Ok(window)
+    }
+
+    /// This window of the stored records, and where the next one starts.
+    fn apply<'a>(self, d: &'a Dataset) -> Result<(Records<'a>, Option<String>), ApiError> {
+        if self.cursor == 0 && d.record_count <= self.limit as i64 {
+            return Ok((Records::All(&d.records.0), None));
+        }
+        let all: Vec<&RawValue> = serde_json::from_str(d.records.0.get())
+            .map_err(|e| ApiError::from(crate::store::StoreError::Corrupt(format!("{}: records: {e}", d.key))))?;
+        let end = self.cursor.saturating_add(self.limit).min(all.len());
+        let next = (end < all.len()).then(|| end.to_string());
+        let page = all.get(self.cursor..end).map(<[_]>::to_vec).unwrap_or_default();
+        Ok((Records::Page(page), next))
+    }
+}
+
+/// The start of a value, for messages (a caller's value may be huge).
+fn snip(v: &str) -> &str {
+    let end = (0..=v.len().min(40)).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
+    &v[..end]
+}
+
 pub async fn show(
     State(app): State<Arc<App>>,
     Path(connector): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = query.map_err(rejection)?;
+    let Query(mut pairs) = query.map_err(rejection)?;
+    let window = Window::from_query(&mut pairs, app.config.api.max_records_per_read)?;
     let mut raw = Params::new();
     for (k, v) in pairs {
         if raw.insert(k.clone(), v).is_some() {
-            return Err(ApiError::bad_request("invalid_params", format!("parameter `{k}` given twice")));
+            return Err(ApiError::bad_request("invalid_params", format!("parameter `{}` given twice", snip(&k))));
         }
     }
     let q = Question::new(&connector, raw)?;
@@ -87,10 +153,11 @@ pub async fn show(
             ),
         ));
     };
-    Ok(respond(&app, &q, &d).await)
+    respond(&app, &q, &d, window).await
 }
 
-async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
+async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result<Response, ApiError> {
+    let (records, next_cursor) = window.apply(d)?;
     let id = q.connector.id();
     let age = App::age(d);
     let breaker = app.dataset_breaker_state(q.connector, &q.params).await;
@@ -108,8 +175,9 @@ async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
         dataset: &d.key,
         connector: &d.connector,
         params: &d.params.0,
-        records: &d.records.0,
+        records,
         record_count: d.record_count,
+        next_cursor,
         fetched_at: d.fetched_at,
         changed_at: d.changed_at,
         age_seconds: age.as_secs(),
@@ -132,7 +200,7 @@ async fn respond(app: &App, q: &Question, d: &Dataset) -> Response {
     if let Ok(v) = HeaderValue::from_str(&status) {
         h.insert("cache-status", v);
     }
-    resp
+    Ok(resp)
 }
 
 /// `Prefer: wait=N` (RFC 7240): the caller will wait up to N seconds for a first fetch.

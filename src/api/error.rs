@@ -43,6 +43,11 @@ impl From<RequestError> for ApiError {
         match e {
             RequestError::UnknownConnector(_) => ApiError::not_found("unknown_connector", e.to_string()),
             RequestError::Params(p) => ApiError::bad_request("invalid_params", p.to_string()),
+            RequestError::TooLong(_) => ApiError::bad_request("invalid_params", e.to_string()),
+            RequestError::QueueFull { message, retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+            },
             RequestError::Store(s) => {
                 tracing::error!(error = %s, "store error while serving a request");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", s.to_string())

@@ -4,13 +4,16 @@ mod datasets;
 mod error;
 mod jobs;
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 
 pub use error::ApiError;
 
@@ -34,13 +37,61 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve until `shutdown` resolves.
+/// How long connections in flight get to finish their requests at shutdown.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Serve HTTP/1.1 until `shutdown` resolves, then let requests in flight finish (for up to
+/// [`DRAIN`]).
+///
+/// Bounded against slow or idle clients, which is why this is not `axum::serve`: a client must
+/// send a whole request head within `api.header_read_timeout` of the connection being ready for
+/// one — a new connection, or a kept-alive one after its last response — or the connection is
+/// closed; at most `api.max_connections` are served at once, the rest wait in the listen backlog.
+/// An accept error (out of file descriptors, say) pauses accepting instead of ending the server.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    let settings = app.config.api.clone();
+    let service = hyper_util::service::TowerToHyperService::new(router(app));
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Per-connection errors (reset before accept) are nothing; running out of
+                    // descriptors passes once connections close.
+                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                        tracing::error!(error = %e, "cannot accept connections; pausing");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the drain period; closing them");
+    }
+    Ok(())
 }
 
 async fn health() -> impl IntoResponse {

@@ -120,15 +120,37 @@ pub struct BreakerSettings {
     pub per_operation: bool,
 }
 
-/// One connector's deployment.
-#[derive(Debug, Clone)]
+/// One connector's deployment. `Debug` shows the base URL without any `user:password@`.
+#[derive(Clone)]
 pub struct ConnectorSettings {
     pub base_url: String,
     pub api_key: Option<Secret>,
     pub rate_limit: Vec<Quota>,
     pub ttl: Duration,
     pub max_pages: u32,
+    /// Jobs of this connector one worker process runs at once (its lane of the queue).
+    pub concurrency: usize,
+    /// Largest response body read from this upstream; a larger one fails the fetch for good.
+    pub max_body: usize,
+    /// Most records one fetch may keep; more fails the fetch for good.
+    pub max_records: usize,
     pub breaker: BreakerSettings,
+}
+
+impl fmt::Debug for ConnectorSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectorSettings")
+            .field("base_url", &apiary_connectors::strip_userinfo(&self.base_url))
+            .field("api_key", &self.api_key)
+            .field("rate_limit", &self.rate_limit)
+            .field("ttl", &self.ttl)
+            .field("max_pages", &self.max_pages)
+            .field("concurrency", &self.concurrency)
+            .field("max_body", &self.max_body)
+            .field("max_records", &self.max_records)
+            .field("breaker", &self.breaker)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,9 +158,37 @@ pub struct QueueSettings {
     pub backend: QueueBackend,
     /// apalis' queue name.
     pub name: String,
+    /// Jobs of one connector a worker process runs at once, unless the connector sets its own.
     pub concurrency: usize,
     pub poll_interval: Duration,
     pub give_up_after: Duration,
+    /// Jobs waiting (queued or deferred) past which enqueues are refused with 429.
+    pub max_pending: usize,
+    /// The same, per connector.
+    pub max_pending_per_connector: usize,
+}
+
+/// The HTTP server's bounds.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// A client must send a whole request head within this long of its connection being ready
+    /// for one (new, or kept alive after a response): it bounds slow and idle clients alike.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Records one dataset read returns at most (a page; `_cursor` reads on).
+    pub max_records_per_read: usize,
+}
+
+/// How long finished jobs and the fetch log are kept.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Finished jobs and fetch-log entries older than this are deleted.
+    pub max_age: Duration,
+    /// Finished jobs kept at most, newest first.
+    pub max_jobs: u64,
+    /// Fetch-log entries kept at most, newest first.
+    pub max_fetch_log: u64,
 }
 
 /// Fleet mode: shared limits and breakers in Redis (on when `redis_url` is set).
@@ -167,6 +217,8 @@ pub struct Config {
     pub queue: QueueSettings,
     pub fleet: FleetSettings,
     pub fetch: FetchSettings,
+    pub api: ApiSettings,
+    pub retention: RetentionSettings,
     /// By connector id, one entry for every connector apiary ships.
     pub connectors: BTreeMap<String, ConnectorSettings>,
     /// Datasets refreshed on a timetable.
@@ -287,10 +339,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86400.0,
         _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m, h or d")),
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a duration"))
+}
+
+/// A size: `1048576`, `512KiB`, `32MiB`, `1GiB` (also `KB`/`MB`/`GB`, as powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size like 512KiB, 32MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{s}` has an unknown unit; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(1 << shift)
+        .and_then(|b| usize::try_from(b).ok())
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable size"))
 }
 
 /// The shortest of `250ms`, `4s`, `15m`, `2h`, `7d` that is exact.

@@ -40,8 +40,26 @@ pub struct Config {
     fetch: Fetch,
     breakers: BTreeMap<String, Breaker>,
     connectors: BTreeMap<String, Connector>,
+    api: Api,
+    retention: Retention,
     #[serde(default)]
     syncs: Vec<Sync>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Api {
+    header_read_timeout: Scalar,
+    max_connections: Scalar,
+    max_records_per_read: Scalar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retention {
+    max_age: Scalar,
+    max_jobs: Scalar,
+    max_fetch_log: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +80,8 @@ struct Queue {
     concurrency: Scalar,
     poll_interval: Scalar,
     give_up_after: Scalar,
+    max_pending: Scalar,
+    max_pending_per_connector: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +99,8 @@ struct Fetch {
     backoff_max: Scalar,
     max_wait: Scalar,
     user_agent: Scalar,
+    max_body: Scalar,
+    max_records: Scalar,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -126,6 +148,9 @@ struct Connector {
     rate_limit_with_key: Option<Scalar>,
     ttl: Option<Scalar>,
     max_pages: Option<Scalar>,
+    concurrency: Option<Scalar>,
+    max_body: Option<Scalar>,
+    max_records: Option<Scalar>,
     #[serde(default)]
     breaker: Breaker,
     /// Accepted only so that a file that sets it gets a clear refusal rather than "unknown field".
@@ -156,6 +181,9 @@ impl Check<'_> {
             }
             _ => Err(self.fail(key, &format!("a whole number of at least {min}"), v)),
         }
+    }
+    fn size(&self, key: &str, v: &Scalar) -> Result<usize, ConfigError> {
+        super::parse_size(&v.text()).map_err(|_| self.fail(key, "a size like 512KiB, 32MiB, 1GiB", v))
     }
     fn percent(&self, key: &str, v: &Scalar) -> Result<f64, ConfigError> {
         let n = match v {
@@ -222,6 +250,24 @@ impl Config {
             concurrency: c.count("queue.concurrency", &self.queue.concurrency, 1)? as usize,
             poll_interval: c.duration("queue.poll_interval", &self.queue.poll_interval)?,
             give_up_after: c.duration("queue.give_up_after", &self.queue.give_up_after)?,
+            max_pending: c.count("queue.max_pending", &self.queue.max_pending, 1)? as usize,
+            max_pending_per_connector: c.count(
+                "queue.max_pending_per_connector",
+                &self.queue.max_pending_per_connector,
+                1,
+            )? as usize,
+        };
+        let a = &self.api;
+        let api = super::ApiSettings {
+            header_read_timeout: c.duration("api.header_read_timeout", &a.header_read_timeout)?,
+            max_connections: c.count("api.max_connections", &a.max_connections, 1)? as usize,
+            max_records_per_read: c.count("api.max_records_per_read", &a.max_records_per_read, 1)? as usize,
+        };
+        let r = &self.retention;
+        let retention = super::RetentionSettings {
+            max_age: c.duration("retention.max_age", &r.max_age)?,
+            max_jobs: c.count("retention.max_jobs", &r.max_jobs, 1)? as u64,
+            max_fetch_log: c.count("retention.max_fetch_log", &r.max_fetch_log, 1)? as u64,
         };
         let fleet = super::FleetSettings { size: c.count("fleet.size", &self.fleet.size, 1)? };
         let f = &self.fetch;
@@ -233,6 +279,8 @@ impl Config {
             user_agent: f.user_agent.text(),
         };
         let default_pages = c.count("fetch.max_pages", &f.max_pages, 1)?;
+        let default_body = c.size("fetch.max_body", &f.max_body)?;
+        let default_records = c.count("fetch.max_records", &f.max_records, 1)? as usize;
 
         if let Some(unknown) = self.connectors.keys().find(|k| apiary_connectors::get(k).is_none()) {
             let known: Vec<_> = apiary_connectors::all().iter().map(|c| c.id()).collect();
@@ -266,6 +314,18 @@ impl Config {
                 Some(v) => c.count(&key("max_pages"), v, 1)?,
                 None => default_pages,
             };
+            let concurrency = match &raw.concurrency {
+                Some(v) => c.count(&key("concurrency"), v, 1)? as usize,
+                None => queue.concurrency,
+            };
+            let max_body = match &raw.max_body {
+                Some(v) => c.size(&key("max_body"), v)?,
+                None => default_body,
+            };
+            let max_records = match &raw.max_records {
+                Some(v) => c.count(&key("max_records"), v, 1)? as usize,
+                None => default_records,
+            };
             let group = conn.group().as_str();
             let base = self.breakers.get(group).ok_or_else(|| ConfigError(format!("`breakers.{group}` is missing")))?;
             let breaker = breaker(&c, &format!("connectors.{id}.breaker"), &raw.breaker.over(base))?;
@@ -276,8 +336,20 @@ impl Config {
             if let (Some(_), Some(keyed)) = (&api_key, keyed) {
                 rate_limit = keyed;
             }
-            connectors
-                .insert(id.to_owned(), ConnectorSettings { base_url, api_key, rate_limit, ttl, max_pages, breaker });
+            connectors.insert(
+                id.to_owned(),
+                ConnectorSettings {
+                    base_url,
+                    api_key,
+                    rate_limit,
+                    ttl,
+                    max_pages,
+                    concurrency,
+                    max_body,
+                    max_records,
+                    breaker,
+                },
+            );
         }
         let mut syncs = Vec::new();
         for (i, sync) in self.syncs.iter().enumerate() {
@@ -309,7 +381,19 @@ impl Config {
             let key = apiary_connectors::dataset_key(conn.id(), &params);
             syncs.push(SyncSettings { connector: conn.id(), params, key, timetable });
         }
-        Ok(super::Config { listen, database_url, redis_url, contact_email, queue, fleet, fetch, connectors, syncs })
+        Ok(super::Config {
+            listen,
+            database_url,
+            redis_url,
+            contact_email,
+            queue,
+            fleet,
+            fetch,
+            api,
+            retention,
+            connectors,
+            syncs,
+        })
     }
 }
 

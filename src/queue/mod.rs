@@ -9,6 +9,11 @@
 //! migrations and ours would otherwise share one `_sqlx_migrations` history and refuse each other.
 //! Postgres: apalis uses its own `apalis` schema. The queue is named explicitly (`queue.name`, default `fetch`):
 //! apalis' default, the Rust type name, would strand jobs if the type moved.
+//!
+//! Lanes: every connector has a queue of its own (`fetch.arxiv`, `fetch.sec_edgar`, ...) served by
+//! a worker of its own with the connector's concurrency, so jobs of a slow or rate-limited
+//! upstream wait in their lane and never hold the worker slots of another. The queue named
+//! `queue.name` itself is still served, so that messages queued by an older release drain.
 
 mod scheduler;
 mod worker;
@@ -48,10 +53,40 @@ impl QueueError {
 /// A handle on the configured queue, cheap to clone.
 #[derive(Clone)]
 pub enum Queue {
-    Sqlite(apalis_sqlite::SqliteStorage<FetchJob>),
-    Postgres(apalis_postgres::PostgresStorage<FetchJob>),
-    Redis(apalis_redis::RedisStorage<FetchJob>),
+    Sqlite(Lanes<apalis_sqlite::SqliteStorage<FetchJob>>),
+    Postgres(Lanes<apalis_postgres::PostgresStorage<FetchJob>>),
+    Redis(Lanes<apalis_redis::RedisStorage<FetchJob>>),
 }
+
+/// One backend's queues: a lane per connector, and the shared queue of older releases.
+#[derive(Clone)]
+pub struct Lanes<S> {
+    /// The queue named `queue.name`, served so that messages an older release queued there drain.
+    pub shared: S,
+    /// Each connector's own queue, in `apiary_connectors::all()` order.
+    pub lanes: Vec<(&'static str, S)>,
+}
+
+impl<S> Lanes<S> {
+    fn build(name: &str, make: impl Fn(&str) -> S) -> Lanes<S> {
+        let lanes = apiary_connectors::all().iter().map(|c| (c.id(), make(&lane_name(name, c.id())))).collect();
+        Lanes { shared: make(name), lanes }
+    }
+
+    /// The queue of `connector`'s jobs (the shared queue for a connector apiary does not know).
+    fn of(&self, connector: &str) -> &S {
+        self.lanes.iter().find(|(id, _)| *id == connector).map_or(&self.shared, |(_, q)| q)
+    }
+}
+
+/// The name of `connector`'s lane of queue `name`.
+pub fn lane_name(name: &str, connector: &str) -> String {
+    format!("{name}.{connector}")
+}
+
+/// Longest delay a message is scheduled with; outside waits are clamped long before this, and
+/// apalis adds the delay to an `Instant`, which must not overflow.
+const MAX_DELAY: Duration = Duration::from_secs(30 * 86_400);
 
 impl Queue {
     /// Connect to the queue the config names, setting up its tables.
@@ -67,16 +102,20 @@ impl Queue {
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                let cfg = apalis_sqlite::Config::default().queue(&config.queue.name).batch_size(10);
-                Ok(Queue::Sqlite(apalis_sqlite::SqliteStorage::new(&pool).with_config(cfg)))
+                Ok(Queue::Sqlite(Lanes::build(&config.queue.name, |name| {
+                    let cfg = apalis_sqlite::Config::default().queue(name).batch_size(10);
+                    apalis_sqlite::SqliteStorage::new(&pool).with_config(cfg)
+                })))
             }
             QueueBackend::Postgres => {
                 let pool = apalis_postgres::PgPool::connect(&config.database_url)
                     .await
                     .map_err(|e| err(&e.to_string().replace(&config.database_url, "[database url]")))?;
                 apalis_postgres::PostgresStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                let cfg = apalis_postgres::Config::default().queue(&config.queue.name).batch_size(10);
-                Ok(Queue::Postgres(apalis_postgres::PostgresStorage::new(&pool).with_config(cfg)))
+                Ok(Queue::Postgres(Lanes::build(&config.queue.name, |name| {
+                    let cfg = apalis_postgres::Config::default().queue(name).batch_size(10);
+                    apalis_postgres::PostgresStorage::new(&pool).with_config(cfg)
+                })))
             }
             QueueBackend::Redis => {
                 let url = config.redis_url.as_deref().unwrap_or_default();
@@ -84,8 +123,10 @@ impl Queue {
                     .await
                     .map_err(|_| err(&"no answer from Redis within 10 s"))?
                     .map_err(|e| err(&e))?;
-                let cfg = apalis_redis::Config::default().queue(&config.queue.name);
-                Ok(Queue::Redis(apalis_redis::RedisStorage::new(conn).with_config(cfg)))
+                Ok(Queue::Redis(Lanes::build(&config.queue.name, |name| {
+                    let cfg = apalis_redis::Config::default().queue(name);
+                    apalis_redis::RedisStorage::new(conn.clone()).with_config(cfg)
+                })))
             }
         }
     }
@@ -98,20 +139,24 @@ impl Queue {
         }
     }
 
-    /// Put the job with id `id` on the queue, to run after `delay`.
-    pub async fn push(&self, id: &str, delay: Option<Duration>) -> Result<(), QueueError> {
+    /// Put the job with id `id` on `connector`'s lane, to run after `delay`.
+    pub async fn push(&self, id: &str, connector: &str, delay: Option<Duration>) -> Result<(), QueueError> {
         let mut task = TaskBuilder::new(FetchJob { id: id.to_owned() }).max_attempts(1);
-        if let Some(delay) = delay {
+        if let Some(delay) = delay.map(|d| d.min(MAX_DELAY)) {
             // apalis schedules in whole seconds; round up so a job never runs before its time.
             task = task.run_after(Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0)));
         }
         let task = task.build();
         match self {
-            Queue::Sqlite(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
-            Queue::Postgres(q) => {
-                q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e))
+            Queue::Sqlite(q) => {
+                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Sqlite, e))
             }
-            Queue::Redis(q) => q.clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Redis, e)),
+            Queue::Postgres(q) => {
+                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e))
+            }
+            Queue::Redis(q) => {
+                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Redis, e))
+            }
         }
     }
 
@@ -119,17 +164,17 @@ impl Queue {
     pub async fn ping(&self) -> Result<(), QueueError> {
         match self {
             Queue::Sqlite(q) => sqlx::query("SELECT 1")
-                .execute(q.pool())
+                .execute(q.shared.pool())
                 .await
                 .map(|_| ())
                 .map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
             Queue::Postgres(q) => sqlx::query("SELECT 1")
-                .execute(q.pool())
+                .execute(q.shared.pool())
                 .await
                 .map(|_| ())
                 .map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
             Queue::Redis(q) => {
-                let mut conn = q.clone().get_connection().clone();
+                let mut conn = q.shared.clone().get_connection().clone();
                 redis::cmd("PING")
                     .query_async::<String>(&mut conn)
                     .await

@@ -1,12 +1,19 @@
 //! The fetch worker: runs one job — claim it, fetch through the connector's stack, store the
 //! result or record why not — and hands deferred jobs back to the queue.
+//!
+//! Nothing outside stops it: a queue or database that goes away ends the apalis workers, which
+//! are started again with backoff until it answers; a store write that fails is retried before
+//! the job is let go; a running job beats a heartbeat into its row so the lost-job sweep only
+//! takes back jobs whose worker really died.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::{FetchJob, Queue, QueueError};
@@ -14,48 +21,119 @@ use crate::app::App;
 use crate::resilience::{CallError, is_loud};
 use crate::store::{FetchLog, JobStatus, StoreError};
 
-/// How long a job may sit in `running` without news before it is presumed lost with its worker.
-const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
+/// How often a running job's row is touched.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// How long a job may sit in `running` without a heartbeat before it is presumed lost with its
+/// worker (several missed beats, so a slow database does not make a live job look dead).
+const LOST_AFTER: Duration = Duration::from_secs(120);
+/// How often the sweep looks for lost jobs.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often finished jobs and fetch-log entries past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
+/// How long a job keeps retrying a store write that fails for a transient reason.
+const STORE_PATIENCE: Duration = Duration::from_secs(120);
+/// Longest pause between two starts of the workers while their queue is away.
+const RESTART_MAX: Duration = Duration::from_secs(30);
 
 /// Run fetch workers until `shutdown` resolves; jobs in flight are finished first.
+///
+/// A lane's worker that ends with an error (its queue went away) ends the round; the workers
+/// are started again after a pause that doubles up to [`RESTART_MAX`] while the failures go on.
 pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
     app.runs_workers.store(true, std::sync::atomic::Ordering::Relaxed);
-    let concurrency = app.config.queue.concurrency;
-    let poll = app.config.queue.poll_interval;
-    tokio::spawn(sweep_lost_jobs(app.clone()));
-    if app.fleet.is_none() {
-        tokio::spawn(follow_holds(app.clone()));
-    }
-    let signal = async move {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::spawn(until(stop.clone(), sweep(app.clone())));
+    if app.fleet.is_none() {
+        tokio::spawn(until(stop.clone(), follow_holds(app.clone())));
+    }
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let started = std::time::Instant::now();
+        let result = run_round(&app, stopped(stop.clone())).await;
+        if *stop.borrow() {
+            return result;
+        }
+        match result {
+            Ok(()) => tracing::error!("fetch workers stopped on their own; starting them again"),
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_ms = pause.as_millis() as u64, "fetch workers failed; starting them again")
+            }
+        }
+        metrics::counter!("apiary_worker_restarts_total").increment(1);
+        // A round that ran a good while before failing starts the backoff over.
+        if started.elapsed() > RESTART_MAX * 4 {
+            pause = Duration::from_millis(500);
+        }
+        let mut watching = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = watching.wait_for(|s| *s) => return Ok(()),
+        }
+        pause = (pause * 2).min(RESTART_MAX);
+    }
+}
+
+/// One run of the workers, a worker per lane plus one on the shared queue.
+async fn run_round(app: &Arc<App>, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
+    let backend = app.queue.backend();
+    let poll = app.config.queue.poll_interval;
+    // apalis registers workers by name and refuses a second live one: each run needs its own.
+    let suffix = worker_id();
+    let signal = async move {
+        signal.await;
         Ok(())
     };
-    let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
-    // apalis registers workers by name and refuses a second live one: each process needs its own.
-    let name = format!("apiary-fetch-{}", worker_id());
-    let backend = app.queue.backend();
-    // The same worker on each backend; the backends' types differ, so the code is stamped out.
+    // The same workers on each backend; the backends' types differ, so the code is stamped out.
     macro_rules! run_on {
-        ($backend:expr) => {{
-            let app = app.clone();
-            monitor
-                .register(move |_| {
+        ($lanes:expr, $prepare:expr) => {{
+            let lanes = $lanes;
+            let mut queues = vec![("shared", lanes.shared.clone(), app.config.queue.concurrency)];
+            for (id, q) in &lanes.lanes {
+                let concurrency = app.config.connector(id).map_or(app.config.queue.concurrency, |c| c.concurrency);
+                queues.push((*id, q.clone(), concurrency));
+            }
+            let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
+            for (lane, q, concurrency) in queues {
+                let app = app.clone();
+                let name = format!("apiary-fetch-{lane}-{suffix}");
+                monitor = monitor.register(move |_| {
                     WorkerBuilder::new(name.as_str())
-                        .backend($backend)
+                        .backend($prepare(q.clone()))
                         .concurrency(concurrency)
                         .data(app.clone())
                         .build(handle)
-                })
-                .run_with_signal(signal)
-                .await
+                });
+            }
+            monitor.run_with_signal(signal).await
         }};
     }
     let result = match app.queue.clone() {
-        Queue::Sqlite(q) => run_on!(q.clone().poll_with_interval(poll)),
-        Queue::Postgres(q) => run_on!(q.clone().poll_with_interval(poll)),
-        Queue::Redis(q) => run_on!(q.clone()),
+        Queue::Sqlite(lanes) => {
+            run_on!(lanes, |q: apalis_sqlite::SqliteStorage<FetchJob>| q.poll_with_interval(poll))
+        }
+        Queue::Postgres(lanes) => {
+            run_on!(lanes, |q: apalis_postgres::PostgresStorage<FetchJob>| q.poll_with_interval(poll))
+        }
+        Queue::Redis(lanes) => run_on!(lanes, |q: apalis_redis::RedisStorage<FetchJob>| q),
     };
     result.map_err(|e| QueueError { backend, message: e.to_string() })
+}
+
+/// Resolves once `stop` says so.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Run `task` until `stop` says so.
+async fn until(stop: watch::Receiver<bool>, task: impl Future<Output = ()>) {
+    tokio::select! {
+        _ = stopped(stop) => {}
+        _ = task => {}
+    }
 }
 
 /// This process among the workers sharing a queue: host, process id and a random suffix (a
@@ -71,15 +149,69 @@ fn worker_id() -> String {
 
 async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("job", job_id = %job.id);
-    run_job(&app, &job.id).instrument(span).await.map_err(|e| {
-        tracing::error!(error = %e, "job could not be recorded; it will be picked up again");
-        Box::new(e) as BoxDynError
-    })
+    match run_job(&app, &job.id).instrument(span).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // The store kept failing: the message is all that still knows of the job, so it goes
+            // back on the queue rather than being dropped.
+            tracing::error!(job_id = %job.id, error = %e, "job could not be recorded; queued again");
+            let connector = app.store.job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
+            requeue(app.0.clone(), job.id, connector, Some(Duration::from_secs(5)));
+            Ok(())
+        }
+    }
+}
+
+/// Run `write` until it succeeds, retrying transient failures (the database went away, is full
+/// or busy) with backoff for up to [`STORE_PATIENCE`].
+async fn persist<T, F, Fut>(what: &str, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let give_up = tokio::time::Instant::now() + STORE_PATIENCE;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match write().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < give_up => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "{what} failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Run `work` while beating the running job's heartbeat every [`HEARTBEAT`]. Each beat is its
+/// own task, so a slow database never pauses the fetch.
+async fn with_heartbeat<T>(app: &App, id: &str, work: impl Future<Output = T>) -> T {
+    let mut work = pin!(work);
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = beat.tick() => {
+                let (store, id) = (app.store.clone(), id.to_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = store.touch_job(&id).await {
+                        tracing::warn!(job_id = %id, error = %e, "could not beat a running job's heartbeat");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// `wait` from now as a time, saturating far in the future rather than overflowing.
+fn after(wait: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(wait).ok().and_then(|d| Utc::now().checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Run the job with this id, if it is still waiting to run.
-pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
-    let Some(row) = app.store.start_job(id).await? else {
+pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
+    let Some(row) = persist("claiming a job", || app.store.start_job(id)).await? else {
         tracing::debug!("job already handled; message dropped");
         return Ok(());
     };
@@ -91,7 +223,7 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
     let started_at = Utc::now();
     let clock = std::time::Instant::now();
     tracing::info!(dataset = %row.key, attempt = row.attempts, "job running");
-    let result = app.fetcher.fetch(connector, &params).await;
+    let result = with_heartbeat(app, id, app.fetcher.fetch(connector, &params)).await;
     let duration = clock.elapsed();
     let mut log = FetchLog {
         job_id: id,
@@ -103,25 +235,31 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
         started_at,
         duration,
     };
+    let give_up_after = app.config.queue.give_up_after;
     match result {
         Ok(records) => {
             let body = serde_json::value::to_raw_value(&records).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let upsert = app
-                .store
-                .upsert_dataset(connector.id(), &row.key, &row.params.0, &body, records.len(), started_at)
-                .await?;
-            log.record_count = Some(records.len() as i64);
-            app.store.log_fetch(&log).await?;
-            tracing::info!(records = records.len(), changed = ?upsert, ms = duration.as_millis() as u64, "job succeeded");
+            let count = records.len();
+            // The records are in `body` now: only one copy is held while the store writes.
+            drop(records);
+            let upsert = persist("storing a result", || {
+                app.store.upsert_dataset(connector.id(), &row.key, &row.params.0, &body, count, started_at)
+            })
+            .await?;
+            log.record_count = Some(count as i64);
+            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
+            tracing::info!(records = count, changed = ?upsert, ms = duration.as_millis() as u64, "job succeeded");
             finish(app, id, JobStatus::Succeeded, None).await
         }
-        Err(CallError::Deferred { wait, reason }) if waited <= app.config.queue.give_up_after => {
-            let run_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        Err(CallError::Deferred { wait, reason }) if waited < give_up_after => {
+            // However long the upstream asks for, a job waits no longer than it has left before
+            // it gives up.
+            let wait = wait.min(give_up_after - waited);
             log.outcome = "deferred";
             log.error = Some(&reason);
-            app.store.log_fetch(&log).await?;
+            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
             metrics::counter!("apiary_jobs_deferred_total", "connector" => connector.id()).increment(1);
-            if !app.store.defer_job(id, run_at, &reason).await? {
+            if !persist("deferring a job", || app.store.defer_job(id, after(wait), &reason)).await? {
                 return finish(
                     app,
                     id,
@@ -131,8 +269,9 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
                 .await;
             }
             tracing::info!(wait_ms = wait.as_millis() as u64, %reason, "job deferred");
-            if let Err(e) = app.queue.push(id, Some(wait)).await {
-                tracing::error!(error = %e, "could not requeue a deferred job; the sweeper will retry");
+            if let Err(e) = app.queue.push(id, connector.id(), Some(wait)).await {
+                tracing::error!(error = %e, "could not requeue a deferred job; retrying");
+                requeue(app.clone(), id.to_owned(), connector.id().to_owned(), Some(wait));
             }
             Ok(())
         }
@@ -148,7 +287,7 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
                 CallError::Deferred { .. } => "gave_up",
             };
             log.error = Some(&msg);
-            app.store.log_fetch(&log).await?;
+            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
             match &e {
                 CallError::Failed(err) if is_loud(err) => {
                     tracing::error!(error = %msg, "job failed: operator action needed")
@@ -161,8 +300,33 @@ pub async fn run_job(app: &App, id: &str) -> Result<(), StoreError> {
 }
 
 async fn finish(app: &App, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
+    persist("finishing a job", || app.store.finish_job(id, status, error)).await?;
     metrics::counter!("apiary_jobs_finished_total", "status" => status.as_str()).increment(1);
-    app.store.finish_job(id, status, error).await
+    Ok(())
+}
+
+/// Put a job's message back on the queue from a task of its own, retrying with backoff for a
+/// few minutes while the queue refuses; past that, the sweep finds the job.
+fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>) {
+    tokio::spawn(async move {
+        let due = tokio::time::Instant::now() + delay.unwrap_or_default();
+        let mut pause = Duration::from_secs(1);
+        for _ in 0..10 {
+            let left = due.saturating_duration_since(tokio::time::Instant::now());
+            match app.queue.push(&id, &connector, Some(left)).await {
+                Ok(()) => {
+                    tracing::info!(job_id = %id, "job queued again");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %id, error = %e, retry_in_ms = pause.as_millis() as u64, "queue refused a job; retrying")
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(60));
+        }
+        tracing::error!(job_id = %id, "queue kept refusing a job; the lost-job sweep will queue it");
+    });
 }
 
 /// How often workers without a fleet look for operators' holds set through other processes.
@@ -180,32 +344,51 @@ async fn follow_holds(app: Arc<App>) {
     }
 }
 
-/// Jobs whose worker died mid-run go back on the queue: at-least-once, nothing lost.
-async fn sweep_lost_jobs(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Jobs whose worker died mid-run, and deferred jobs whose queue message was lost, go back on
+/// the queue: at-least-once, nothing lost. Every few minutes, what is past retention goes.
+async fn sweep(app: Arc<App>) {
+    let lost_after = TimeDelta::from_std(LOST_AFTER).unwrap_or_default();
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        match app.store.requeue_stale_running(chrono::Duration::from_std(LOST_AFTER).unwrap_or_default()).await {
-            Ok(ids) => {
-                for id in ids {
+        match app.store.requeue_stale_running(lost_after).await {
+            Ok(jobs) => {
+                for (id, connector) in jobs {
                     tracing::warn!(job_id = %id, "job lost with its worker; queued again");
-                    if let Err(e) = app.queue.push(&id, None).await {
-                        tracing::error!(job_id = %id, error = %e, "could not queue a lost job");
-                    }
+                    requeue(app.clone(), id, connector, None);
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep lost jobs"),
         }
-        match app.store.overdue_deferred(chrono::Duration::from_std(LOST_AFTER).unwrap_or_default()).await {
-            Ok(ids) => {
-                for id in ids {
+        match app.store.overdue_deferred(lost_after).await {
+            Ok(jobs) => {
+                for (id, connector) in jobs {
                     tracing::warn!(job_id = %id, "deferred job overdue (its queue message was lost); queued again");
-                    if let Err(e) = app.queue.push(&id, None).await {
-                        tracing::error!(job_id = %id, error = %e, "could not queue an overdue job");
-                    }
+                    requeue(app.clone(), id, connector, None);
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep overdue jobs"),
         }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            prune(&app).await;
+        }
+    }
+}
+
+/// Delete finished jobs and fetch-log entries past `[retention]`.
+pub async fn prune(app: &App) {
+    let r = &app.config.retention;
+    let max_age = TimeDelta::from_std(r.max_age).unwrap_or(TimeDelta::MAX);
+    match app.store.prune_jobs(max_age, r.max_jobs).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "finished jobs past retention deleted"),
+        Err(e) => tracing::error!(error = %e, "could not prune finished jobs"),
+    }
+    match app.store.prune_fetch_log(max_age, r.max_fetch_log).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "fetch-log entries past retention deleted"),
+        Err(e) => tracing::error!(error = %e, "could not prune the fetch log"),
     }
 }

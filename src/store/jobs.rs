@@ -181,6 +181,89 @@ impl Store {
         Ok(())
     }
 
+    /// Mark a running job as still going (its worker's heartbeat), so the lost-job sweep leaves it.
+    pub async fn touch_job(&self, id: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status = 'running'")
+            .bind(id)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Waiting (queued or deferred) jobs by connector.
+    pub async fn pending_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
+            "SELECT connector, COUNT(*) FROM jobs WHERE status IN ('queued', 'deferred') GROUP BY connector",
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(rows)
+    }
+
+    /// A deferred job waiting past `now + late`: moved back to queued, to run now. `true` when moved.
+    pub async fn undefer_job(&self, id: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = 'queued', run_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'deferred'",
+        )
+        .bind(id)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Queued jobs untouched for `older_than` (their queue message was lost: the queue refused it
+    /// or a worker took it and died before claiming it): touched, and returned to be queued again.
+    pub async fn stuck_queued(&self, older_than: chrono::Duration) -> Result<Vec<(String, String)>, StoreError> {
+        let now = Utc::now();
+        let rows: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, connector FROM jobs WHERE status = 'queued' AND updated_at < $1 LIMIT 1000",
+        )
+        .bind(now - older_than)
+        .fetch_all(pool)
+        .await?);
+        for (id, _) in &rows {
+            on_pool!(self, pool => sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status = 'queued'")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ())?);
+        }
+        Ok(rows)
+    }
+
+    /// Delete finished jobs older than `max_age`, and all but the newest `keep`. How many went.
+    pub async fn prune_jobs(&self, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
+        let by_age = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1",
+        )
+        .bind(Utc::now().checked_sub_signed(max_age).unwrap_or(DateTime::<Utc>::MIN_UTC))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        let cutoff: Option<DateTime<Utc>> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT finished_at FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(keep as i64)
+        .fetch_optional(pool)
+        .await?);
+        let by_count = match cutoff {
+            None => 0,
+            Some(cutoff) => on_pool!(self, pool => sqlx::query(
+                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at <= $1",
+            )
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()),
+        };
+        Ok(by_age + by_count)
+    }
+
     /// Jobs by status.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
@@ -193,10 +276,10 @@ impl Store {
 
     /// Deferred jobs overdue by more than `late`: their queue message was lost (the queue was
     /// unreachable when they were put back), so they need another.
-    pub async fn overdue_deferred(&self, late: chrono::Duration) -> Result<Vec<String>, StoreError> {
+    pub async fn overdue_deferred(&self, late: chrono::Duration) -> Result<Vec<(String, String)>, StoreError> {
         let cutoff = Utc::now() - late;
-        let ids = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE status = 'deferred' AND run_at < $1",
+        let ids = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, connector FROM jobs WHERE status = 'deferred' AND run_at < $1",
         )
         .bind(cutoff)
         .fetch_all(pool)
@@ -205,16 +288,19 @@ impl Store {
     }
 
     /// Running jobs not touched for `older_than`, whose worker died: put back to queued.
-    pub async fn requeue_stale_running(&self, older_than: chrono::Duration) -> Result<Vec<String>, StoreError> {
+    pub async fn requeue_stale_running(
+        &self,
+        older_than: chrono::Duration,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let cutoff = Utc::now() - older_than;
-        let ids: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE status = 'running' AND updated_at < $1",
+        let ids: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, connector FROM jobs WHERE status = 'running' AND updated_at < $1",
         )
         .bind(cutoff)
         .fetch_all(pool)
         .await?);
         let mut requeued = Vec::new();
-        for id in ids {
+        for (id, connector) in ids {
             let r = on_pool!(self, pool => sqlx::query(
                 "UPDATE jobs SET status = 'queued', updated_at = $2 WHERE id = $1 AND status = 'running'",
             )
@@ -224,7 +310,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected()));
             match r {
-                Ok(n) if n > 0 => requeued.push(id),
+                Ok(n) if n > 0 => requeued.push((id, connector)),
                 Ok(_) => {}
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     self.finish_job(

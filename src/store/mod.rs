@@ -42,6 +42,29 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the same write may succeed later (the database went away, is full, is busy or
+    /// read-only for now), as opposed to a write that is wrong in itself.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(sqlx::Error::Database(e)) => {
+                !(e.is_unique_violation() || e.is_foreign_key_violation() || e.is_check_violation())
+            }
+            StoreError::Query(e) => matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            StoreError::Migrate(_) | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
 /// The cache database.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -253,6 +276,30 @@ impl Store {
         .await
         .map(|_| ())?);
         Ok(())
+    }
+
+    /// Delete fetch-log entries older than `max_age`, and all but the newest `keep`. How many went.
+    pub async fn prune_fetch_log(&self, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
+        let by_age = on_pool!(self, pool => sqlx::query("DELETE FROM fetch_log WHERE started_at < $1")
+            .bind(Utc::now().checked_sub_signed(max_age).unwrap_or(DateTime::<Utc>::MIN_UTC))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        let cutoff: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM fetch_log ORDER BY id DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(keep as i64)
+        .fetch_optional(pool)
+        .await?);
+        let by_count = match cutoff {
+            None => 0,
+            Some(cutoff) => on_pool!(self, pool => sqlx::query("DELETE FROM fetch_log WHERE id <= $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected()),
+        };
+        Ok(by_age + by_count)
     }
 
     pub async fn save_breaker(&self, snap: &Snapshot) -> Result<(), StoreError> {
