@@ -162,6 +162,9 @@ pub struct QueueSettings {
     pub concurrency: usize,
     pub poll_interval: Duration,
     pub give_up_after: Duration,
+    /// How often a running job's row is touched; one silent for six beats is presumed lost with
+    /// its worker and queued again.
+    pub heartbeat: Duration,
     /// Jobs waiting (queued or deferred) past which enqueues are refused with 429.
     pub max_pending: usize,
     /// The same, per connector.

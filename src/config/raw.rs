@@ -82,6 +82,7 @@ struct Queue {
     give_up_after: Scalar,
     max_pending: Scalar,
     max_pending_per_connector: Scalar,
+    heartbeat: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +251,10 @@ impl Config {
             concurrency: c.count("queue.concurrency", &self.queue.concurrency, 1)? as usize,
             poll_interval: c.duration("queue.poll_interval", &self.queue.poll_interval)?,
             give_up_after: c.duration("queue.give_up_after", &self.queue.give_up_after)?,
+            heartbeat: match c.duration("queue.heartbeat", &self.queue.heartbeat)? {
+                d if d >= std::time::Duration::from_millis(100) && d <= std::time::Duration::from_secs(600) => d,
+                _ => return Err(c.fail("queue.heartbeat", "a duration from 100ms to 10m", &self.queue.heartbeat)),
+            },
             max_pending: c.count("queue.max_pending", &self.queue.max_pending, 1)? as usize,
             max_pending_per_connector: c.count(
                 "queue.max_pending_per_connector",

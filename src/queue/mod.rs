@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 pub use scheduler::run_scheduler;
-pub use worker::run_workers;
+pub use worker::{prune, run_workers};
 
 use crate::config::{Config, QueueBackend};
 

@@ -1,8 +1,8 @@
 //! The fetch worker: runs one job — claim it, fetch through the connector's stack, store the
 //! result or record why not — and hands deferred jobs back to the queue.
 //!
-//! Nothing outside stops it: a queue or database that goes away ends the apalis workers, which
-//! are started again with backoff until it answers; a store write that fails is retried before
+//! Nothing outside stops it: a queue or database that goes away ends a lane's apalis worker,
+//! which is started again with backoff until it answers; a store write that fails is retried before
 //! the job is let go; a running job beats a heartbeat into its row so the lost-job sweep only
 //! takes back jobs whose worker really died.
 
@@ -21,24 +21,25 @@ use crate::app::App;
 use crate::resilience::{CallError, is_loud};
 use crate::store::{FetchLog, JobStatus, StoreError};
 
-/// How often a running job's row is touched.
-const HEARTBEAT: Duration = Duration::from_secs(20);
-/// How long a job may sit in `running` without a heartbeat before it is presumed lost with its
-/// worker (several missed beats, so a slow database does not make a live job look dead).
-const LOST_AFTER: Duration = Duration::from_secs(120);
-/// How often the sweep looks for lost jobs.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// Heartbeats a running job may miss before it is presumed lost with its worker (several, so a
+/// slow database does not make a live job look dead).
+const LOST_AFTER_BEATS: u32 = 6;
 /// How often finished jobs and fetch-log entries past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// How long a job keeps retrying a store write that fails for a transient reason.
 const STORE_PATIENCE: Duration = Duration::from_secs(120);
-/// Longest pause between two starts of the workers while their queue is away.
+/// First and longest pause between two starts of a lane's worker while its queue is away.
+const RESTART_MIN: Duration = Duration::from_millis(500);
 const RESTART_MAX: Duration = Duration::from_secs(30);
+/// How long jobs in flight get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(30);
 
-/// Run fetch workers until `shutdown` resolves; jobs in flight are finished first.
+/// Run fetch workers until `shutdown` resolves; jobs in flight are finished first (for up to
+/// [`DRAIN`]).
 ///
-/// A lane's worker that ends with an error (its queue went away) ends the round; the workers
-/// are started again after a pause that doubles up to [`RESTART_MAX`] while the failures go on.
+/// Each lane's worker is supervised on its own: one that ends with an error (its queue went
+/// away) is started again after a pause that doubles up to [`RESTART_MAX`] while the failures
+/// go on, and the other lanes carry on meanwhile.
 pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
     app.runs_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     let (stop_tx, stop) = watch::channel(false);
@@ -50,77 +51,94 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     if app.fleet.is_none() {
         tokio::spawn(until(stop.clone(), follow_holds(app.clone())));
     }
-    let mut pause = Duration::from_millis(500);
-    loop {
-        let started = std::time::Instant::now();
-        let result = run_round(&app, stopped(stop.clone())).await;
-        if *stop.borrow() {
-            return result;
-        }
-        match result {
-            Ok(()) => tracing::error!("fetch workers stopped on their own; starting them again"),
-            Err(e) => {
-                tracing::error!(error = %e, retry_in_ms = pause.as_millis() as u64, "fetch workers failed; starting them again")
-            }
-        }
-        metrics::counter!("apiary_worker_restarts_total").increment(1);
-        // A round that ran a good while before failing starts the backoff over.
-        if started.elapsed() > RESTART_MAX * 4 {
-            pause = Duration::from_millis(500);
-        }
-        let mut watching = stop.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = watching.wait_for(|s| *s) => return Ok(()),
-        }
-        pause = (pause * 2).min(RESTART_MAX);
-    }
-}
-
-/// One run of the workers, a worker per lane plus one on the shared queue.
-async fn run_round(app: &Arc<App>, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
-    let backend = app.queue.backend();
     let poll = app.config.queue.poll_interval;
-    // apalis registers workers by name and refuses a second live one: each run needs its own.
-    let suffix = worker_id();
-    let signal = async move {
-        signal.await;
-        Ok(())
-    };
-    // The same workers on each backend; the backends' types differ, so the code is stamped out.
-    macro_rules! run_on {
-        ($lanes:expr, $prepare:expr) => {{
-            let lanes = $lanes;
-            let mut queues = vec![("shared", lanes.shared.clone(), app.config.queue.concurrency)];
-            for (id, q) in &lanes.lanes {
+    let mut lanes = tokio::task::JoinSet::new();
+    // The same supervision on each backend; the backends' types differ, so the code is stamped out.
+    macro_rules! supervise {
+        ($queues:expr, $prepare:expr) => {{
+            let queues = $queues;
+            let mut all = vec![("shared", queues.shared.clone(), app.config.queue.concurrency)];
+            for (id, q) in &queues.lanes {
                 let concurrency = app.config.connector(id).map_or(app.config.queue.concurrency, |c| c.concurrency);
-                queues.push((*id, q.clone(), concurrency));
+                all.push((*id, q.clone(), concurrency));
             }
-            let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
-            for (lane, q, concurrency) in queues {
-                let app = app.clone();
-                let name = format!("apiary-fetch-{lane}-{suffix}");
-                monitor = monitor.register(move |_| {
-                    WorkerBuilder::new(name.as_str())
-                        .backend($prepare(q.clone()))
-                        .concurrency(concurrency)
-                        .data(app.clone())
-                        .build(handle)
+            for (lane, q, concurrency) in all {
+                let (app, stop) = (app.clone(), stop.clone());
+                lanes.spawn(async move {
+                    let mut pause = RESTART_MIN;
+                    loop {
+                        let started = std::time::Instant::now();
+                        // apalis registers workers by name and refuses a second live one: each
+                        // start needs its own.
+                        let worker = WorkerBuilder::new(format!("apiary-fetch-{lane}-{}", worker_id()))
+                            .backend($prepare(q.clone()))
+                            .concurrency(concurrency)
+                            .data(app.clone())
+                            .build(handle);
+                        let signal = stopped(stop.clone());
+                        let result = worker
+                            .run_until(async move {
+                                signal.await;
+                                Ok::<(), std::io::Error>(())
+                            })
+                            .await;
+                        if *stop.borrow() {
+                            return;
+                        }
+                        // A worker that ran a good while before failing starts the backoff over.
+                        if started.elapsed() > RESTART_MAX * 4 {
+                            pause = RESTART_MIN;
+                        }
+                        match result {
+                            Ok(()) => tracing::error!(lane, "fetch worker stopped on its own; starting it again"),
+                            Err(e) => tracing::error!(lane, error = %e, retry_in_ms = pause.as_millis() as u64, "fetch worker failed; starting it again"),
+                        }
+                        metrics::counter!("apiary_worker_restarts_total", "lane" => lane).increment(1);
+                        let mut watching = stop.clone();
+                        tokio::select! {
+                            _ = back_or_after(&app, pause) => {}
+                            _ = watching.wait_for(|s| *s) => return,
+                        }
+                        pause = (pause * 2).min(RESTART_MAX);
+                    }
                 });
             }
-            monitor.run_with_signal(signal).await
         }};
     }
-    let result = match app.queue.clone() {
-        Queue::Sqlite(lanes) => {
-            run_on!(lanes, |q: apalis_sqlite::SqliteStorage<FetchJob>| q.poll_with_interval(poll))
+    match app.queue.clone() {
+        Queue::Sqlite(queues) => {
+            supervise!(queues, |q: apalis_sqlite::SqliteStorage<FetchJob>| q.poll_with_interval(poll))
         }
-        Queue::Postgres(lanes) => {
-            run_on!(lanes, |q: apalis_postgres::PostgresStorage<FetchJob>| q.poll_with_interval(poll))
+        Queue::Postgres(queues) => {
+            supervise!(queues, |q: apalis_postgres::PostgresStorage<FetchJob>| q.poll_with_interval(poll))
         }
-        Queue::Redis(lanes) => run_on!(lanes, |q: apalis_redis::RedisStorage<FetchJob>| q),
-    };
-    result.map_err(|e| QueueError { backend, message: e.to_string() })
+        Queue::Redis(queues) => supervise!(queues, |q: apalis_redis::RedisStorage<FetchJob>| q),
+    }
+    stopped(stop).await;
+    if tokio::time::timeout(DRAIN, async { while lanes.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("jobs still running after the drain period; they will be taken back by the lost-job sweep");
+    }
+    Ok(())
+}
+
+/// Resolves after `pause`, or as soon as a queue that did not answer answers again (asked every
+/// second), so that a lane restarts within a second of its queue coming back, however long the
+/// backoff grew.
+async fn back_or_after(app: &App, pause: Duration) {
+    let until = tokio::time::Instant::now() + pause;
+    let mut was_down = false;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        let up = tokio::time::timeout(Duration::from_secs(1), app.queue.ping()).await.is_ok_and(|r| r.is_ok());
+        if up && was_down {
+            return;
+        }
+        was_down |= !up;
+    }
 }
 
 /// Resolves once `stop` says so.
@@ -184,11 +202,12 @@ where
     }
 }
 
-/// Run `work` while beating the running job's heartbeat every [`HEARTBEAT`]. Each beat is its
-/// own task, so a slow database never pauses the fetch.
+/// Run `work` while beating the running job's heartbeat every `queue.heartbeat`. Each beat is
+/// its own task, so a slow database never pauses the fetch.
 async fn with_heartbeat<T>(app: &App, id: &str, work: impl Future<Output = T>) -> T {
     let mut work = pin!(work);
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let every = app.config.queue.heartbeat;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             out = &mut work => return out,
@@ -347,8 +366,10 @@ async fn follow_holds(app: Arc<App>) {
 /// Jobs whose worker died mid-run, and deferred jobs whose queue message was lost, go back on
 /// the queue: at-least-once, nothing lost. Every few minutes, what is past retention goes.
 async fn sweep(app: Arc<App>) {
-    let lost_after = TimeDelta::from_std(LOST_AFTER).unwrap_or_default();
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let beat = app.config.queue.heartbeat;
+    let lost_after = TimeDelta::from_std(beat * LOST_AFTER_BEATS).unwrap_or_default();
+    // Every few beats: a lost job waits at most about two of them past its last beat.
+    let mut tick = tokio::time::interval(beat * 2);
     let mut last_prune: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;

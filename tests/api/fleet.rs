@@ -173,13 +173,13 @@ async fn three_workers_share_one_breaker() {
 }
 
 /// A Redis of the test's own, on a free port, that the test may stop and start.
-struct PrivateRedis {
+pub struct PrivateRedis {
     port: u16,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
-    fn start(port: u16) -> PrivateRedis {
+    pub fn start(port: u16) -> PrivateRedis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -194,7 +194,7 @@ impl PrivateRedis {
         PrivateRedis { port, child: Some(child) }
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

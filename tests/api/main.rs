@@ -3,6 +3,7 @@
 
 mod fleet;
 mod helpers;
+mod never_die;
 mod processes;
 mod scheduler;
 mod upstreams;
