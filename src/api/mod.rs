@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use futures::FutureExt as _;
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
@@ -54,7 +55,23 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let settings = app.config.api.clone();
-    let service = hyper_util::service::TowerToHyperService::new(router(app));
+    let router = router(app);
+    // A handler that panics answers 500 and the connection lives on.
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let call = tower_service::Service::call(&mut router.clone(), req.map(axum::body::Body::new));
+        async move {
+            match std::panic::AssertUnwindSafe(call).catch_unwind().await {
+                Ok(Ok(resp)) => Ok::<_, std::convert::Infallible>(resp),
+                Ok(Err(never)) => match never {},
+                Err(_) => Ok(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the request failed inside apiary; see its log",
+                )
+                .into_response()),
+            }
+        }
+    });
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -98,12 +115,20 @@ async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Longest a readiness check waits for the database or the queue.
+const READY_WAIT: Duration = Duration::from_secs(3);
+
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let store = app.store.ping().await;
-    let queue = app.queue.ping().await;
+    let slow = |what: &str| format!("{what} did not answer within {} s", READY_WAIT.as_secs());
+    let (store, queue) = tokio::join!(
+        tokio::time::timeout(READY_WAIT, app.store.ping()),
+        tokio::time::timeout(READY_WAIT, app.queue.ping())
+    );
+    let store = store.map_err(|_| slow("the database")).and_then(|r| r.map_err(|e| e.to_string()));
+    let queue = queue.map_err(|_| slow("the queue")).and_then(|r| r.map_err(|e| e.to_string()));
     let body = serde_json::json!({
-        "store": store.as_ref().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
-        "queue": queue.as_ref().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+        "store": store.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
+        "queue": queue.as_ref().map(|_| "ok").unwrap_or_else(|e| e.as_str()),
     });
     let status = if store.is_ok() && queue.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body))

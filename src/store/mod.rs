@@ -173,9 +173,18 @@ impl Store {
         }
     }
 
-    /// Whether the database answers.
+    /// Whether the database takes a write: one row of `readiness` rewritten, so a database that
+    /// answers reads but cannot write (disk full, read-only) is not taken for ready.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(StoreError::from))
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO readiness (id, checked_at) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from))
     }
 
     /// Store a last good result. Same content as stored: only `fetched_at` is refreshed.
