@@ -12,6 +12,7 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::fetch::Fetcher;
 use crate::queue::{Queue, QueueError};
+use crate::reads::{Entry, Lookup, ReadCache};
 use crate::resilience::{BreakerState, Fleet, Snapshot};
 use crate::store::{Dataset, JobRow, NewJob, Store, StoreError};
 
@@ -29,6 +30,8 @@ pub struct App {
     pub runs_workers: AtomicBool,
     /// Persisted breaker snapshots and when they were read, for API-only processes.
     persisted: Mutex<Option<(Instant, Arc<Vec<Snapshot>>)>>,
+    /// Serialised responses of hot datasets.
+    pub reads: ReadCache,
     /// Waiting jobs by connector, as last counted (and since counted up by this process's
     /// enqueues), for the queue-depth cap.
     pending: Mutex<Option<(Instant, HashMap<String, usize>)>>,
@@ -124,6 +127,7 @@ impl App {
             None => None,
         };
         let fetcher = Fetcher::new(config.clone(), fleet.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+        let config_read_cache = (config.api.read_cache_size, config.api.read_cache_revalidate);
         let app = Arc::new(App {
             config,
             store,
@@ -133,6 +137,7 @@ impl App {
             runs_workers: AtomicBool::new(false),
             persisted: Mutex::new(None),
             pending: Mutex::new(None),
+            reads: ReadCache::new(config_read_cache.0, config_read_cache.1),
         });
         app.restore_breakers().await?;
         Ok(app)
@@ -303,6 +308,37 @@ impl App {
         tracing::info!(job_id = %row.id, dataset = %row.key, "deferral past the dataset's TTL replaced by a new request");
         self.queue.push(&row.id, &row.connector, None).await?;
         Ok(self.store.job(&row.id).await?.unwrap_or(row))
+    }
+
+    /// A dataset's serialised response from the read cache, checked against the store when it
+    /// was last checked longer than `api.read_cache_revalidate` ago. `None`: not cached, or
+    /// changed since (read it from the store, then [`App::keep_read`]).
+    pub async fn cached_read(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        match self.reads.get(key) {
+            Lookup::Fresh(entry) => Ok(Some(entry)),
+            Lookup::Missing => Ok(None),
+            Lookup::Check(entry) => match self.store.dataset_version(key).await? {
+                Some((hash, fetched_at)) if hash == entry.content_hash => {
+                    let entry = match fetched_at == entry.fetched_at {
+                        true => entry,
+                        false => Arc::new(entry.refetched(fetched_at)),
+                    };
+                    self.reads.confirm(key, entry.clone());
+                    Ok(Some(entry))
+                }
+                _ => {
+                    self.reads.forget(key);
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// Keep `d`'s serialised response in the read cache; `None` if it cannot be serialised.
+    pub fn keep_read(&self, d: &Dataset) -> Option<Arc<Entry>> {
+        let entry = Arc::new(Entry::new(d).ok()?);
+        self.reads.put(&d.key, entry.clone());
+        Some(entry)
     }
 
     pub async fn dataset(&self, q: &Question) -> Result<Option<Dataset>, RequestError> {

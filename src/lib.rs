@@ -7,6 +7,7 @@
 //! - [`queue`]: apalis queues (SQLite, Postgres, Redis) and the fetch worker.
 //! - [`resilience`]: per-connector timeout, rate limiter, circuit breaker and retry.
 //! - [`fetch`]: one dataset's chain of upstream requests through its connector's stack.
+//! - [`reads`]: hot dataset reads served from memory, serialised once per fetch.
 //! - [`app`]: the shared state and the operations the API and the CLI have in common.
 //! - [`api`]: the HTTP API. [`cli`]: the command line. [`telemetry`]: logs and metrics.
 //!
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod queue;
+pub mod reads;
 pub mod resilience;
 pub mod store;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use super::error::{ApiError, rejection};
 use crate::app::{App, Question};
+use crate::reads::{Entry, ReadState};
 use crate::resilience::BreakerState;
 use crate::store::{Dataset, DatasetSummary, JobStatus};
 
@@ -60,6 +61,11 @@ struct Window {
 }
 
 impl Window {
+    /// Whether this window is a whole read (no `_cursor`, no smaller `_limit`).
+    fn is_whole(self, max: usize) -> bool {
+        self.cursor == 0 && self.limit == max
+    }
+
     fn from_query(pairs: &mut Vec<(String, String)>, max: usize) -> Result<Window, ApiError> {
         let mut window = Window { cursor: 0, limit: max };
         let mut take = |name: &str| -> Result<Option<usize>, ApiError> {
@@ -119,6 +125,11 @@ pub async fn show(
         }
     }
     let q = Question::new(&connector, raw)?;
+    // A whole read of a hot dataset comes from memory.
+    let whole = window.is_whole(app.config.api.max_records_per_read);
+    if whole && let Some(entry) = app.cached_read(&q.key).await? {
+        return Ok(respond_from(&app, &q, &entry).await);
+    }
     let mut cached = app.dataset(&q).await?;
     if cached.is_none() {
         let breaker = app.dataset_breaker(q.connector, &q.params).await;
@@ -153,13 +164,27 @@ pub async fn show(
             ),
         ));
     };
+    if whole && d.record_count <= window.limit as i64 {
+        match app.keep_read(&d) {
+            Some(entry) => return Ok(respond_from(&app, &q, &entry).await),
+            None => tracing::warn!(dataset = %q.key, "could not serialise a dataset for the read cache"),
+        }
+    }
     respond(&app, &q, &d, window).await
 }
 
-async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result<Response, ApiError> {
-    let (records, next_cursor) = window.apply(d)?;
+/// How a read stands now: its age, breaker, whether it is stale, and the refresh a stale read
+/// queued. Counted in `apiary_reads_total`.
+struct Standing {
+    age: Duration,
+    breaker: BreakerState,
+    stale: bool,
+    refresh_job: Option<String>,
+}
+
+async fn standing(app: &App, q: &Question, fetched_at: chrono::DateTime<chrono::Utc>) -> Standing {
     let id = q.connector.id();
-    let age = App::age(d);
+    let age = (chrono::Utc::now() - fetched_at).to_std().unwrap_or(Duration::ZERO);
     let breaker = app.dataset_breaker_state(q.connector, &q.params).await;
     let stale = app.is_stale(id, age, breaker);
     let mut refresh_job = None;
@@ -171,6 +196,43 @@ async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result
     }
     let result = if stale { "stale" } else { "fresh" };
     metrics::counter!("apiary_reads_total", "connector" => id, "result" => result).increment(1);
+    Standing { age, breaker, stale, refresh_job }
+}
+
+/// A read answered from the read cache.
+async fn respond_from(app: &App, q: &Question, entry: &Entry) -> Response {
+    let s = standing(app, q, entry.fetched_at).await;
+    let body = entry.body(&ReadState {
+        fetched_at: entry.fetched_at,
+        age: s.age,
+        stale: s.stale,
+        breaker: s.breaker,
+        refresh_job: s.refresh_job.as_deref(),
+    });
+    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    cache_headers(app, q, &s, resp.headers_mut());
+    resp
+}
+
+/// `Age` and `Cache-Status` (RFC 9211) of a read.
+fn cache_headers(app: &App, q: &Question, s: &Standing, h: &mut HeaderMap) {
+    let ttl = app.config.connector(q.connector.id()).map_or(0, |c| c.ttl.as_secs() as i64);
+    let mut status = format!("apiary; hit; ttl={}", ttl - s.age.as_secs() as i64);
+    match s.breaker {
+        BreakerState::Open => status.push_str("; detail=breaker-open"),
+        BreakerState::HalfOpen => status.push_str("; detail=breaker-half-open"),
+        BreakerState::Closed if s.stale => status.push_str("; detail=expired"),
+        BreakerState::Closed => {}
+    }
+    h.insert(header::AGE, HeaderValue::from(s.age.as_secs()));
+    if let Ok(v) = HeaderValue::from_str(&status) {
+        h.insert("cache-status", v);
+    }
+}
+
+async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result<Response, ApiError> {
+    let (records, next_cursor) = window.apply(d)?;
+    let s = standing(app, q, d.fetched_at).await;
     let body = DatasetBody {
         dataset: &d.key,
         connector: &d.connector,
@@ -180,26 +242,14 @@ async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result
         next_cursor,
         fetched_at: d.fetched_at,
         changed_at: d.changed_at,
-        age_seconds: age.as_secs(),
-        stale,
+        age_seconds: s.age.as_secs(),
+        stale: s.stale,
         served_from: "cache",
-        breaker,
-        refresh_job,
+        breaker: s.breaker,
+        refresh_job: s.refresh_job.clone(),
     };
-    let ttl = app.config.connector(id).map_or(0, |c| c.ttl.as_secs() as i64);
-    let mut status = format!("apiary; hit; ttl={}", ttl - age.as_secs() as i64);
-    match breaker {
-        BreakerState::Open => status.push_str("; detail=breaker-open"),
-        BreakerState::HalfOpen => status.push_str("; detail=breaker-half-open"),
-        BreakerState::Closed if stale => status.push_str("; detail=expired"),
-        BreakerState::Closed => {}
-    }
     let mut resp = axum::Json(body).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::AGE, HeaderValue::from(age.as_secs()));
-    if let Ok(v) = HeaderValue::from_str(&status) {
-        h.insert("cache-status", v);
-    }
+    cache_headers(app, q, &s, resp.headers_mut());
     Ok(resp)
 }
 

@@ -181,6 +181,11 @@ pub struct ApiSettings {
     pub max_connections: usize,
     /// Records one dataset read returns at most (a page; `_cursor` reads on).
     pub max_records_per_read: usize,
+    /// Bytes of serialised responses the read cache holds at most.
+    pub read_cache_size: usize,
+    /// How long a read-cache entry is served before it is checked against the store again: the
+    /// longest an API process serves a result another process's worker has replaced.
+    pub read_cache_revalidate: Duration,
 }
 
 /// How long finished jobs and the fetch log are kept.

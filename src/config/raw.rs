@@ -52,6 +52,8 @@ struct Api {
     header_read_timeout: Scalar,
     max_connections: Scalar,
     max_records_per_read: Scalar,
+    read_cache_size: Scalar,
+    read_cache_revalidate: Scalar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,6 +269,8 @@ impl Config {
             header_read_timeout: c.duration("api.header_read_timeout", &a.header_read_timeout)?,
             max_connections: c.count("api.max_connections", &a.max_connections, 1)? as usize,
             max_records_per_read: c.count("api.max_records_per_read", &a.max_records_per_read, 1)? as usize,
+            read_cache_size: c.size("api.read_cache_size", &a.read_cache_size)?,
+            read_cache_revalidate: c.duration("api.read_cache_revalidate", &a.read_cache_revalidate)?,
         };
         let r = &self.retention;
         let retention = super::RetentionSettings {

@@ -16,6 +16,7 @@
 //! `queue.name` itself is still served, so that messages queued by an older release drain.
 
 mod scheduler;
+mod wake;
 mod worker;
 
 use std::str::FromStr;
@@ -23,9 +24,10 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use scheduler::run_scheduler;
+pub use wake::Nudge;
 pub use worker::{prune, run_workers};
 
 use crate::config::{Config, QueueBackend};
@@ -62,19 +64,33 @@ pub enum Queue {
 #[derive(Clone)]
 pub struct Lanes<S> {
     /// The queue named `queue.name`, served so that messages an older release queued there drain.
-    pub shared: S,
+    pub shared: Lane<S>,
     /// Each connector's own queue, in `apiary_connectors::all()` order.
-    pub lanes: Vec<(&'static str, S)>,
+    pub lanes: Vec<(&'static str, Lane<S>)>,
+}
+
+/// One queue, and the nudge that wakes this process's worker on it.
+#[derive(Clone)]
+pub struct Lane<S> {
+    pub name: String,
+    pub storage: S,
+    pub nudge: Nudge,
 }
 
 impl<S> Lanes<S> {
     fn build(name: &str, make: impl Fn(&str) -> S) -> Lanes<S> {
-        let lanes = apiary_connectors::all().iter().map(|c| (c.id(), make(&lane_name(name, c.id())))).collect();
-        Lanes { shared: make(name), lanes }
+        let lane = |name: &str| Lane { name: name.to_owned(), storage: make(name), nudge: Nudge::default() };
+        let lanes = apiary_connectors::all().iter().map(|c| (c.id(), lane(&lane_name(name, c.id())))).collect();
+        Lanes { shared: lane(name), lanes }
+    }
+
+    /// Every queue name of these lanes.
+    fn names(&self) -> Vec<String> {
+        std::iter::once(&self.shared).chain(self.lanes.iter().map(|(_, l)| l)).map(|l| l.name.clone()).collect()
     }
 
     /// The queue of `connector`'s jobs (the shared queue for a connector apiary does not know).
-    fn of(&self, connector: &str) -> &S {
+    fn of(&self, connector: &str) -> &Lane<S> {
         self.lanes.iter().find(|(id, _)| *id == connector).map_or(&self.shared, |(_, q)| q)
     }
 }
@@ -96,11 +112,18 @@ impl Queue {
         match backend {
             QueueBackend::Sqlite => {
                 let url = sibling_sqlite_url(&config.database_url);
+                // Every connection in WAL with `synchronous = NORMAL`, as the cache: apalis sets
+                // that only on the connection its setup runs on, and the others would wait for
+                // an fsync at every commit (a push, a fetch, an ack), which bounded a worker to a
+                // few hundred jobs a second. NORMAL loses nothing when the process dies; on
+                // power loss the last commits may go, as with the cache.
                 let opts = SqliteConnectOptions::from_str(&url)
                     .map_err(|e| err(&e))?
                     .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| err(&e))?;
+                let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
                 Ok(Queue::Sqlite(Lanes::build(&config.queue.name, |name| {
                     let cfg = apalis_sqlite::Config::default().queue(name).batch_size(10);
@@ -147,15 +170,62 @@ impl Queue {
             task = task.run_after(Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0)));
         }
         let task = task.build();
+        let now = delay.is_none_or(|d| d.is_zero());
+        // The same on each backend; their types differ, so the code is stamped out.
+        macro_rules! push {
+            ($lanes:expr, $backend:expr) => {{
+                let lane = $lanes.of(connector);
+                lane.storage.clone().push_task(task).await.map_err(|e| QueueError::new($backend, e))?;
+                if now {
+                    lane.nudge.nudge();
+                }
+                Ok(())
+            }};
+        }
+        match self {
+            Queue::Sqlite(q) => push!(q, QueueBackend::Sqlite),
+            Queue::Postgres(q) => push!(q, QueueBackend::Postgres),
+            Queue::Redis(q) => push!(q, QueueBackend::Redis),
+        }
+    }
+
+    /// Delete the messages of finished jobs (apalis keeps them; the `jobs` table is where a job's
+    /// outcome is kept). Besides bounding the queue's size this keeps it fast: apalis-sqlite's
+    /// acknowledgement scans every message its worker ever took, so a queue that keeps them
+    /// slows down with every job. A Redis queue is pruned only when `thorough`. How many went.
+    pub async fn prune_done(&self, thorough: bool) -> Result<u64, QueueError> {
         match self {
             Queue::Sqlite(q) => {
-                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Sqlite, e))
+                let names = serde_json::to_string(&q.names()).unwrap_or_default();
+                sqlx::query(
+                    "DELETE FROM Jobs WHERE status IN ('Done', 'Killed')
+                     AND job_type IN (SELECT value FROM json_each($1))",
+                )
+                .bind(names)
+                .execute(q.shared.storage.pool())
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| QueueError::new(QueueBackend::Sqlite, e))
             }
             Queue::Postgres(q) => {
-                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Postgres, e))
+                sqlx::query("DELETE FROM apalis.jobs WHERE status IN ('Done', 'Killed') AND job_type = ANY($1)")
+                    .bind(q.names())
+                    .execute(q.shared.storage.pool())
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| QueueError::new(QueueBackend::Postgres, e))
             }
+            // apalis-redis' vacuum reads every task of the queue: not every second.
+            Queue::Redis(_) if !thorough => Ok(0),
             Queue::Redis(q) => {
-                q.of(connector).clone().push_task(task).await.map_err(|e| QueueError::new(QueueBackend::Redis, e))
+                let mut gone = 0;
+                for lane in std::iter::once(&q.shared).chain(q.lanes.iter().map(|(_, l)| l)) {
+                    let mut storage = lane.storage.clone();
+                    gone += apalis_core::backend::Vacuum::vacuum(&mut storage)
+                        .await
+                        .map_err(|e| QueueError::new(QueueBackend::Redis, e))? as u64;
+                }
+                Ok(gone)
             }
         }
     }
@@ -164,17 +234,17 @@ impl Queue {
     pub async fn ping(&self) -> Result<(), QueueError> {
         match self {
             Queue::Sqlite(q) => sqlx::query("SELECT 1")
-                .execute(q.shared.pool())
+                .execute(q.shared.storage.pool())
                 .await
                 .map(|_| ())
                 .map_err(|e| QueueError::new(QueueBackend::Sqlite, e)),
             Queue::Postgres(q) => sqlx::query("SELECT 1")
-                .execute(q.shared.pool())
+                .execute(q.shared.storage.pool())
                 .await
                 .map(|_| ())
                 .map_err(|e| QueueError::new(QueueBackend::Postgres, e)),
             Queue::Redis(q) => {
-                let mut conn = q.shared.clone().get_connection().clone();
+                let mut conn = q.shared.storage.clone().get_connection().clone();
                 redis::cmd("PING")
                     .query_async::<String>(&mut conn)
                     .await

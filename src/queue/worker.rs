@@ -19,7 +19,7 @@ use tracing::Instrument;
 use super::{FetchJob, Queue, QueueError};
 use crate::app::App;
 use crate::resilience::{CallError, is_loud};
-use crate::store::{FetchLog, JobStatus, StoreError};
+use crate::store::{FetchLog, JobStatus, NewResult, StoreError};
 
 /// Heartbeats a running job may miss before it is presumed lost with its worker (several, so a
 /// slow database does not make a live job look dead).
@@ -48,14 +48,16 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
         let _ = stop_tx.send(true);
     });
     tokio::spawn(until(stop.clone(), sweep(app.clone())));
+    tokio::spawn(until(stop.clone(), prune_queue(app.clone())));
     if app.fleet.is_none() {
         tokio::spawn(until(stop.clone(), follow_holds(app.clone())));
     }
     let poll = app.config.queue.poll_interval;
     let mut lanes = tokio::task::JoinSet::new();
     // The same supervision on each backend; the backends' types differ, so the code is stamped out.
+    // On every backend a lane's worker looks for jobs every poll interval and when nudged.
     macro_rules! supervise {
-        ($queues:expr, $prepare:expr) => {{
+        ($queues:expr) => {{
             let queues = $queues;
             let mut all = vec![("shared", queues.shared.clone(), app.config.queue.concurrency)];
             for (id, q) in &queues.lanes {
@@ -71,7 +73,7 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
                         // apalis registers workers by name and refuses a second live one: each
                         // start needs its own.
                         let worker = WorkerBuilder::new(format!("apiary-fetch-{lane}-{}", worker_id()))
-                            .backend($prepare(q.clone()))
+                            .backend(q.storage.clone().poll_with_strategy(q.nudge.strategy(poll)))
                             .concurrency(concurrency)
                             .data(app.clone())
                             .build(handle);
@@ -106,13 +108,9 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
         }};
     }
     match app.queue.clone() {
-        Queue::Sqlite(queues) => {
-            supervise!(queues, |q: apalis_sqlite::SqliteStorage<FetchJob>| q.poll_with_interval(poll))
-        }
-        Queue::Postgres(queues) => {
-            supervise!(queues, |q: apalis_postgres::PostgresStorage<FetchJob>| q.poll_with_interval(poll))
-        }
-        Queue::Redis(queues) => supervise!(queues, |q: apalis_redis::RedisStorage<FetchJob>| q),
+        Queue::Sqlite(queues) => supervise!(queues),
+        Queue::Postgres(queues) => supervise!(queues),
+        Queue::Redis(queues) => supervise!(queues),
     }
     stopped(stop).await;
     if tokio::time::timeout(DRAIN, async { while lanes.join_next().await.is_some() {} }).await.is_err() {
@@ -261,14 +259,22 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             let count = records.len();
             // The records are in `body` now: only one copy is held while the store writes.
             drop(records);
-            let upsert = persist("storing a result", || {
-                app.store.upsert_dataset(connector.id(), &row.key, &row.params.0, &body, count, started_at)
-            })
-            .await?;
             log.record_count = Some(count as i64);
-            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
+            let result = NewResult {
+                connector: connector.id(),
+                key: &row.key,
+                params: &row.params.0,
+                records: &body,
+                record_count: count,
+                fetched_at: started_at,
+            };
+            let upsert =
+                persist("storing a result", || app.store.record_fetch(Some(&result), &log, JobStatus::Succeeded, None))
+                    .await?;
+            finished(JobStatus::Succeeded);
+            app.reads.forget(&row.key);
             tracing::info!(records = count, changed = ?upsert, ms = duration.as_millis() as u64, "job succeeded");
-            finish(app, id, JobStatus::Succeeded, None).await
+            Ok(())
         }
         Err(CallError::Deferred { wait, reason }) if waited < give_up_after => {
             // However long the upstream asks for, a job waits no longer than it has left before
@@ -306,22 +312,28 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 CallError::Deferred { .. } => "gave_up",
             };
             log.error = Some(&msg);
-            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
+            persist("recording a failure", || app.store.record_fetch(None, &log, JobStatus::Failed, Some(&msg)))
+                .await?;
+            finished(JobStatus::Failed);
             match &e {
                 CallError::Failed(err) if is_loud(err) => {
                     tracing::error!(error = %msg, "job failed: operator action needed")
                 }
                 _ => tracing::warn!(error = %msg, "job failed"),
             }
-            finish(app, id, JobStatus::Failed, Some(&msg)).await
+            Ok(())
         }
     }
 }
 
 async fn finish(app: &App, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
     persist("finishing a job", || app.store.finish_job(id, status, error)).await?;
-    metrics::counter!("apiary_jobs_finished_total", "status" => status.as_str()).increment(1);
+    finished(status);
     Ok(())
+}
+
+fn finished(status: JobStatus) {
+    metrics::counter!("apiary_jobs_finished_total", "status" => status.as_str()).increment(1);
 }
 
 /// Put a job's message back on the queue from a task of its own, retrying with backoff for a
@@ -394,6 +406,22 @@ async fn sweep(app: Arc<App>) {
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(std::time::Instant::now());
             prune(&app).await;
+        }
+    }
+}
+
+/// How often the messages of finished jobs are deleted from the queue.
+const PRUNE_QUEUE_EVERY: Duration = Duration::from_millis(200);
+
+/// Delete the queue's messages of finished jobs, every second (thoroughly every 30 s;
+/// [`Queue::prune_done`]).
+async fn prune_queue(app: Arc<App>) {
+    let mut tick = tokio::time::interval(PRUNE_QUEUE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for round in 0u64.. {
+        tick.tick().await;
+        if let Err(e) = app.queue.prune_done(round % 150 == 0).await {
+            tracing::warn!(error = %e, "could not delete finished messages from the queue");
         }
     }
 }

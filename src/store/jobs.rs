@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, on_read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,15 +72,23 @@ pub struct NewJob<'a> {
     pub params: &'a serde_json::Map<String, serde_json::Value>,
 }
 
+/// Every column of `jobs`, as [`JobRow`] reads them.
+macro_rules! job_columns {
+    () => {
+        "id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at"
+    };
+}
+
 /// `SELECT` of every column, to which a `WHERE` is appended.
 macro_rules! select_jobs {
     ($where:literal) => {
-        concat!(
-            "SELECT id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at FROM jobs WHERE ",
-            $where
-        )
+        concat!("SELECT ", job_columns!(), " FROM jobs WHERE ", $where)
     };
 }
+
+/// Finish job `$1` as status `$2` with error `$3` at time `$4`.
+pub(super) const FINISH_JOB: &str =
+    "UPDATE jobs SET status = $2, error = $3, updated_at = $4, finished_at = $4, run_at = NULL WHERE id = $1";
 
 impl Store {
     /// Insert a queued job, or return the dataset's pending one. `true` when inserted.
@@ -89,21 +97,20 @@ impl Store {
         // Two racing enqueues: one insert wins, the other finds the winner (retry once if the
         // winner finished in between).
         for _ in 0..3 {
-            let inserted = on_pool!(self, pool => sqlx::query(
+            let inserted = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(concat!(
                 "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)
-                 ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING",
-            )
+                 ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
+                job_columns!()
+            ))
             .bind(job.id)
             .bind(job.connector)
             .bind(job.key)
             .bind(Json(job.params))
             .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected());
-            if inserted > 0 {
-                let row = self.job(job.id).await?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))?;
+            .fetch_optional(pool)
+            .await?);
+            if let Some(row) = inserted {
                 return Ok((row, true));
             }
             if let Some(pending) = self.pending_job(job.key).await? {
@@ -114,32 +121,28 @@ impl Store {
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
-        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("id = $1")).bind(id).fetch_optional(pool).await?);
+        let row = on_read!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("id = $1")).bind(id).fetch_optional(pool).await?);
         Ok(row)
     }
 
     pub async fn pending_job(&self, key: &str) -> Result<Option<JobRow>, StoreError> {
-        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("key = $1 AND status IN ('queued', 'deferred')")).bind(key).fetch_optional(pool).await?);
+        let row = on_read!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("key = $1 AND status IN ('queued', 'deferred')")).bind(key).fetch_optional(pool).await?);
         Ok(row)
     }
 
     /// Claim a job for running: only a pending job is claimed, so a redelivered message for a job
     /// that already ran (or is running elsewhere) does nothing. Counts an attempt.
     pub async fn start_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
-        let now = Utc::now();
-        let n = on_pool!(self, pool => sqlx::query(
+        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(concat!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, run_at = NULL
-             WHERE id = $1 AND status IN ('queued', 'deferred')",
-        )
+             WHERE id = $1 AND status IN ('queued', 'deferred') RETURNING ",
+            job_columns!()
+        ))
         .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        if n == 0 {
-            return Ok(None);
-        }
-        self.job(id).await
+        .bind(Utc::now())
+        .fetch_optional(pool)
+        .await?);
+        Ok(row)
     }
 
     /// Put a running job back to wait until `run_at`, giving back the attempt it was charged.
@@ -168,9 +171,7 @@ impl Store {
     /// Record how a job ended.
     pub async fn finish_job(&self, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
         let now = Utc::now();
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE jobs SET status = $2, error = $3, updated_at = $4, finished_at = $4, run_at = NULL WHERE id = $1",
-        )
+        on_pool!(self, pool => sqlx::query(FINISH_JOB)
         .bind(id)
         .bind(status.as_str())
         .bind(error)
@@ -194,7 +195,7 @@ impl Store {
 
     /// Waiting (queued or deferred) jobs by connector.
     pub async fn pending_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
+        let rows = on_read!(self, pool => sqlx::query_as::<_, (String, i64)>(
             "SELECT connector, COUNT(*) FROM jobs WHERE status IN ('queued', 'deferred') GROUP BY connector",
         )
         .fetch_all(pool)
@@ -266,7 +267,7 @@ impl Store {
 
     /// Jobs by status.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
+        let rows = on_read!(self, pool => sqlx::query_as::<_, (String, i64)>(
             "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
         )
         .fetch_all(pool)

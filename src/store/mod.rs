@@ -68,20 +68,49 @@ impl StoreError {
 /// The cache database.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
 }
 
-/// Run the same sqlx code on whichever pool the store holds.
+/// The embedded database's two pools. SQLite takes one writer at a time and makes the others
+/// sleep and retry (1 ms, 2 ms, 5 ms, … in its busy handler); with one writing connection the
+/// writes queue in the pool instead, in order and without the sleeps, while readers (WAL) never
+/// wait for them.
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    /// The one connection that writes.
+    pub writer: SqlitePool,
+    /// Connections that only read.
+    pub reader: SqlitePool,
+}
+
+/// Run the same sqlx code on whichever pool the store holds: with SQLite, its writer.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
+            Store::Sqlite(db) => {
+                let $pool = &db.writer;
+                $body
+            }
             Store::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
+
+/// [`on_pool!`] for a statement that only reads: with SQLite, on a reading connection.
+macro_rules! on_read {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite(db) => {
+                let $pool = &db.reader;
+                $body
+            }
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_read;
 
 /// A cached dataset, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -116,6 +145,79 @@ pub enum Upsert {
     Unchanged,
 }
 
+/// A fetch's result, to be kept as the dataset's last good result.
+#[derive(Debug, Clone, Copy)]
+pub struct NewResult<'a> {
+    pub connector: &'a str,
+    pub key: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub records: &'a RawValue,
+    pub record_count: usize,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// Upsert a [`NewResult`] with content hash `$hash` on executor `$ex` (a transaction): the same
+/// content as stored only refreshes `fetched_at`; a result older than the stored one changes
+/// nothing (a redelivered job finishing late). Evaluates to the [`Upsert`].
+macro_rules! upsert_in {
+    ($ex:expr, $result:expr, $hash:expr) => {{
+        let r: &NewResult<'_> = $result;
+        let touched = sqlx::query(
+            "UPDATE datasets SET fetched_at = $1 WHERE key = $2 AND content_hash = $3 AND fetched_at < $1",
+        )
+        .bind(r.fetched_at)
+        .bind(r.key)
+        .bind($hash)
+        .execute($ex)
+        .await?
+        .rows_affected();
+        if touched > 0 {
+            Upsert::Unchanged
+        } else {
+            let changed = sqlx::query(
+                "INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                 ON CONFLICT (key) DO UPDATE SET
+                     params = excluded.params, records = excluded.records, record_count = excluded.record_count,
+                     content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
+                 WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash",
+            )
+            .bind(r.key)
+            .bind(r.connector)
+            .bind(Json(r.params))
+            .bind(Json(r.records))
+            .bind(r.record_count as i64)
+            .bind($hash)
+            .bind(r.fetched_at)
+            .execute($ex)
+            .await?
+            .rows_affected();
+            if changed > 0 { Upsert::Changed } else { Upsert::Unchanged }
+        }
+    }};
+}
+
+/// Insert a [`FetchLog`] entry on executor `$ex`.
+macro_rules! log_in {
+    ($ex:expr, $entry:expr) => {{
+        let e: &FetchLog<'_> = $entry;
+        sqlx::query(
+            "INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.job_id)
+        .bind(e.connector)
+        .bind(e.key)
+        .bind(e.outcome)
+        .bind(e.error)
+        .bind(e.record_count)
+        .bind(e.started_at)
+        .bind(e.duration.as_millis() as i64)
+        .execute($ex)
+        .await?;
+    }};
+}
+
 /// One attempt at a dataset, for the fetch log.
 #[derive(Debug, Clone)]
 pub struct FetchLog<'a> {
@@ -139,12 +241,18 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            Store::Sqlite(pool)
+            let open = |n: u32, opts: SqliteConnectOptions| async move {
+                SqlitePoolOptions::new()
+                    .max_connections(n)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            };
+            // The writer first: it creates the file and sets WAL before a reader opens it.
+            let writer = open(1, opts.clone()).await?;
+            let reader = open(8, opts.read_only(true)).await?;
+            Store::Sqlite(Sqlite { writer, reader })
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -160,7 +268,7 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Store::Sqlite(db) => sqlx::migrate!("./migrations/sqlite").run(&db.writer).await?,
             Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -197,44 +305,61 @@ impl Store {
         record_count: usize,
         fetched_at: DateTime<Utc>,
     ) -> Result<Upsert, StoreError> {
+        let result = NewResult { connector, key, params, records, record_count, fetched_at };
         let hash = content_hash(records.get().as_bytes());
-        let touched = on_pool!(self, pool => sqlx::query(
-            "UPDATE datasets SET fetched_at = $1 WHERE key = $2 AND content_hash = $3 AND fetched_at < $1",
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let upsert = upsert_in!(&mut *tx, &result, &hash);
+            tx.commit().await?;
+            Ok(upsert)
+        })
+    }
+
+    /// How a fetch ended, in one transaction: its result kept (`result`, if it brought one),
+    /// its fetch-log entry, and its job finished as `status`. One commit instead of three is
+    /// most of what a finished job costs the embedded database.
+    pub async fn record_fetch(
+        &self,
+        result: Option<&NewResult<'_>>,
+        log: &FetchLog<'_>,
+        status: JobStatus,
+        error: Option<&str>,
+    ) -> Result<Option<Upsert>, StoreError> {
+        let hash = result.map(|r| content_hash(r.records.get().as_bytes()));
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let upsert = match (result, &hash) {
+                (Some(result), Some(hash)) => Some(upsert_in!(&mut *tx, result, hash)),
+                _ => None,
+            };
+            log_in!(&mut *tx, log);
+            sqlx::query(jobs::FINISH_JOB)
+                .bind(log.job_id)
+                .bind(status.as_str())
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(upsert)
+        })
+    }
+
+    /// A cached dataset's content hash and `fetched_at`, without its records: enough to tell
+    /// whether a copy of it is still current.
+    pub async fn dataset_version(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let row = on_read!(self, pool => sqlx::query_as::<_, (String, DateTime<Utc>)>(
+            "SELECT content_hash, fetched_at FROM datasets WHERE key = $1",
         )
-        .bind(fetched_at)
         .bind(key)
-        .bind(&hash)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        if touched > 0 {
-            return Ok(Upsert::Unchanged);
-        }
-        let count = record_count as i64;
-        let changed = on_pool!(self, pool => sqlx::query(
-            "INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-             ON CONFLICT (key) DO UPDATE SET
-                 params = excluded.params, records = excluded.records, record_count = excluded.record_count,
-                 content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
-             WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash",
-        )
-        .bind(key)
-        .bind(connector)
-        .bind(Json(params))
-        .bind(Json(records))
-        .bind(count)
-        .bind(&hash)
-        .bind(fetched_at)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        // Nothing written means a newer result is already stored (a redelivered job finishing late).
-        Ok(if changed > 0 { Upsert::Changed } else { Upsert::Unchanged })
+        .fetch_optional(pool)
+        .await?);
+        Ok(row)
     }
 
     pub async fn dataset(&self, key: &str) -> Result<Option<Dataset>, StoreError> {
-        let row = on_pool!(self, pool => sqlx::query_as::<_, Dataset>(
+        let row = on_read!(self, pool => sqlx::query_as::<_, Dataset>(
             "SELECT key, connector, params, records, record_count, content_hash, fetched_at, changed_at
              FROM datasets WHERE key = $1",
         )
@@ -251,7 +376,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<DatasetSummary>, StoreError> {
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, DatasetSummary>(
+        let rows = on_read!(self, pool => sqlx::query_as::<_, DatasetSummary>(
             "SELECT key, connector, params, record_count, fetched_at, changed_at FROM datasets
              WHERE ($1 IS NULL OR connector = $1) ORDER BY key LIMIT $2 OFFSET $3",
         )
@@ -264,27 +389,15 @@ impl Store {
     }
 
     pub async fn dataset_count(&self) -> Result<i64, StoreError> {
-        let n: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM datasets").fetch_one(pool).await?);
+        let n: i64 = on_read!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM datasets").fetch_one(pool).await?);
         Ok(n)
     }
 
     pub async fn log_fetch(&self, entry: &FetchLog<'_>) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(entry.job_id)
-        .bind(entry.connector)
-        .bind(entry.key)
-        .bind(entry.outcome)
-        .bind(entry.error)
-        .bind(entry.record_count)
-        .bind(entry.started_at)
-        .bind(entry.duration.as_millis() as i64)
-        .execute(pool)
-        .await
-        .map(|_| ())?);
-        Ok(())
+        on_pool!(self, pool => {
+            log_in!(pool, entry);
+            Ok(())
+        })
     }
 
     /// Delete fetch-log entries older than `max_age`, and all but the newest `keep`. How many went.
@@ -327,7 +440,7 @@ impl Store {
 
     pub async fn breakers(&self) -> Result<Vec<Snapshot>, StoreError> {
         let rows: Vec<Json<serde_json::Value>> =
-            on_pool!(self, pool => sqlx::query_scalar("SELECT snapshot FROM breakers").fetch_all(pool).await?);
+            on_read!(self, pool => sqlx::query_scalar("SELECT snapshot FROM breakers").fetch_all(pool).await?);
         rows.into_iter()
             .map(|Json(v)| crate::resilience::breaker::snapshot_from_json(v).map_err(StoreError::Corrupt))
             .collect()
@@ -358,7 +471,7 @@ impl Store {
     /// Every operator hold, by breaker key.
     pub async fn breaker_holds(&self) -> Result<Vec<(String, BreakerState)>, StoreError> {
         let rows: Vec<(String, String)> =
-            on_pool!(self, pool => sqlx::query_as("SELECT key, state FROM breaker_holds").fetch_all(pool).await?);
+            on_read!(self, pool => sqlx::query_as("SELECT key, state FROM breaker_holds").fetch_all(pool).await?);
         rows.into_iter()
             .map(|(key, state)| match BreakerState::parse(&state) {
                 Some(state) => Ok((key, state)),
@@ -410,7 +523,7 @@ impl Store {
 
     /// The newest claimed tick of `sync`, if any.
     pub async fn last_tick(&self, sync: &str) -> Result<Option<i64>, StoreError> {
-        let slot: Option<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(slot) FROM sync_ticks WHERE sync = $1")
+        let slot: Option<i64> = on_read!(self, pool => sqlx::query_scalar("SELECT MAX(slot) FROM sync_ticks WHERE sync = $1")
             .bind(sync)
             .fetch_one(pool)
             .await?);

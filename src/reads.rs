@@ -1,0 +1,220 @@
+//! Hot reads from memory: each cached dataset's response serialised once per fetch, not per read.
+//!
+//! A read's body has two parts. What only a new fetch changes — the dataset's key, parameters,
+//! records, their count and when they last changed — is serialised once into [`Entry::head`]
+//! and kept here. What changes between reads of the same result — `fetched_at` (an unchanged
+//! refresh moves it), the age, whether it is stale, the breaker's state, a refresh job — is
+//! written per read after it ([`Entry::body`]).
+//!
+//! Entries are checked against the store at most every `api.read_cache_revalidate` (one cheap
+//! query of the dataset's content hash and `fetched_at`, no records), so a result a worker in
+//! another process stored is served within that time; a worker of this process drops the entry
+//! at once ([`ReadCache::forget`]). The cache holds at most `api.read_cache_size` bytes; the
+//! oldest entries go first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::resilience::BreakerState;
+use crate::store::Dataset;
+
+/// One dataset's serialised response, as of its last fetch.
+pub struct Entry {
+    /// `{"dataset":…,"records":[…],"record_count":…,"changed_at":…` — the body without its end.
+    head: Arc<[u8]>,
+    pub record_count: i64,
+    pub content_hash: String,
+    pub fetched_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct Head<'a> {
+    dataset: &'a str,
+    connector: &'a str,
+    params: &'a serde_json::Map<String, serde_json::Value>,
+    records: &'a RawValue,
+    record_count: i64,
+    changed_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct Tail<'a> {
+    fetched_at: DateTime<Utc>,
+    age_seconds: u64,
+    stale: bool,
+    served_from: &'static str,
+    breaker: BreakerState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_job: Option<&'a str>,
+}
+
+/// What a read adds to an [`Entry`].
+pub struct ReadState<'a> {
+    pub fetched_at: DateTime<Utc>,
+    pub age: Duration,
+    pub stale: bool,
+    pub breaker: BreakerState,
+    pub refresh_job: Option<&'a str>,
+}
+
+impl Entry {
+    pub fn new(d: &Dataset) -> Result<Entry, serde_json::Error> {
+        let head = Head {
+            dataset: &d.key,
+            connector: &d.connector,
+            params: &d.params.0,
+            records: &d.records.0,
+            record_count: d.record_count,
+            changed_at: d.changed_at,
+        };
+        let mut head = serde_json::to_vec(&head)?;
+        // Opened again for the fields of each read.
+        head.pop();
+        Ok(Entry {
+            head: head.into(),
+            record_count: d.record_count,
+            content_hash: d.content_hash.clone(),
+            fetched_at: d.fetched_at,
+        })
+    }
+
+    /// The same records, fetched again at `fetched_at` (an unchanged refresh).
+    pub fn refetched(&self, fetched_at: DateTime<Utc>) -> Entry {
+        Entry {
+            head: self.head.clone(),
+            record_count: self.record_count,
+            content_hash: self.content_hash.clone(),
+            fetched_at,
+        }
+    }
+
+    /// The whole body of one read.
+    pub fn body(&self, read: &ReadState<'_>) -> Vec<u8> {
+        let tail = Tail {
+            fetched_at: read.fetched_at,
+            age_seconds: read.age.as_secs(),
+            stale: read.stale,
+            served_from: "cache",
+            breaker: read.breaker,
+            refresh_job: read.refresh_job,
+        };
+        let mut body = Vec::with_capacity(self.head.len() + 160);
+        body.extend_from_slice(&self.head);
+        body.push(b',');
+        // A struct of plain fields always serialises; its braces are dropped to splice it in.
+        let tail = serde_json::to_vec(&tail).unwrap_or_else(|_| b"{}".to_vec());
+        body.extend_from_slice(&tail[1..]);
+        body
+    }
+
+    fn size(&self, key: &str) -> usize {
+        self.head.len() + key.len() + self.content_hash.len() + 64
+    }
+}
+
+struct Slot {
+    entry: Arc<Entry>,
+    /// When it was put in: its place in `Entries::order`.
+    placed: Instant,
+    /// When it was last known to match the store.
+    checked: Instant,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_key: HashMap<String, Slot>,
+    /// Keys in the order they were put in, for eviction (a key may appear more than once; only
+    /// its newest place counts, via `by_key`).
+    order: VecDeque<(String, Instant)>,
+    bytes: usize,
+}
+
+/// The serialised responses of hot datasets, bounded in bytes.
+pub struct ReadCache {
+    entries: Mutex<Entries>,
+    max_bytes: usize,
+    revalidate: Duration,
+}
+
+/// What the cache knows of a key.
+pub enum Lookup {
+    /// Known to match the store within the revalidation period.
+    Fresh(Arc<Entry>),
+    /// Possibly out of date: check `fetched_at` and the content hash against the store.
+    Check(Arc<Entry>),
+    Missing,
+}
+
+impl ReadCache {
+    pub fn new(max_bytes: usize, revalidate: Duration) -> ReadCache {
+        ReadCache { entries: Mutex::new(Entries::default()), max_bytes, revalidate }
+    }
+
+    pub fn get(&self, key: &str) -> Lookup {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.by_key.get(key) {
+            Some(slot) if slot.checked.elapsed() < self.revalidate => Lookup::Fresh(slot.entry.clone()),
+            Some(slot) => Lookup::Check(slot.entry.clone()),
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Keep `entry` for `key` (checked now), evicting the oldest entries past the size bound.
+    /// An entry larger than an eighth of the bound is not kept.
+    pub fn put(&self, key: &str, entry: Arc<Entry>) {
+        let size = entry.size(key);
+        if size > self.max_bytes / 8 {
+            self.forget(key);
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = &mut *entries;
+        let now = Instant::now();
+        if let Some(old) = entries.by_key.insert(key.to_owned(), Slot { entry, placed: now, checked: now }) {
+            entries.bytes -= old.entry.size(key);
+        }
+        entries.bytes += size;
+        entries.order.push_back((key.to_owned(), now));
+        while entries.bytes > self.max_bytes {
+            let Some((oldest, at)) = entries.order.pop_front() else { break };
+            // A key put again since has a newer place; only its newest one evicts it.
+            if entries.by_key.get(&oldest).is_some_and(|s| s.placed == at)
+                && let Some(gone) = entries.by_key.remove(&oldest)
+            {
+                entries.bytes -= gone.entry.size(&oldest);
+            }
+        }
+        // Places of keys put again or forgotten are dropped once they outnumber the entries.
+        if entries.order.len() > 2 * entries.by_key.len() + 16 {
+            let by_key = &entries.by_key;
+            entries.order.retain(|(k, at)| by_key.get(k).is_some_and(|s| s.placed == *at));
+        }
+    }
+
+    /// Note that `key`'s entry matched the store just now, with `fetched_at` moved on.
+    pub fn confirm(&self, key: &str, entry: Arc<Entry>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = entries.by_key.get_mut(key) {
+            slot.entry = entry;
+            slot.checked = Instant::now();
+        }
+    }
+
+    /// Drop `key`'s entry: its dataset changed.
+    pub fn forget(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(gone) = entries.by_key.remove(key) {
+            entries.bytes -= gone.entry.size(key);
+        }
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+}
