@@ -218,3 +218,77 @@ impl ReadCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::types::Json;
+
+    fn dataset(key: &str, records: usize) -> Dataset {
+        let items: Vec<String> = (0..records).map(|i| format!(r#"{{"id":"{key}-{i}","title":"t"}}"#)).collect();
+        Dataset {
+            key: key.to_owned(),
+            connector: "arxiv".into(),
+            params: Json(serde_json::Map::new()),
+            records: Json(RawValue::from_string(format!("[{}]", items.join(","))).unwrap()),
+            record_count: records as i64,
+            content_hash: format!("hash-{key}"),
+            fetched_at: Utc::now(),
+            changed_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_body_is_the_stored_fields_then_the_reads_own() {
+        let d = dataset("arxiv?q=1", 2);
+        let entry = Entry::new(&d).unwrap();
+        let read = ReadState {
+            fetched_at: d.fetched_at,
+            age: Duration::from_secs(7),
+            stale: true,
+            breaker: BreakerState::HalfOpen,
+            refresh_job: Some("job-1"),
+        };
+        let body: serde_json::Value = serde_json::from_slice(&entry.body(&read)).unwrap();
+        assert_eq!(body["dataset"], "arxiv?q=1");
+        assert_eq!(body["records"].as_array().unwrap().len(), 2);
+        assert_eq!(body["record_count"], 2);
+        assert_eq!((body["age_seconds"].as_u64(), body["stale"].as_bool()), (Some(7), Some(true)));
+        assert_eq!((body["breaker"].as_str(), body["refresh_job"].as_str()), (Some("half_open"), Some("job-1")));
+        let quiet = ReadState { refresh_job: None, stale: false, ..read };
+        let body: serde_json::Value = serde_json::from_slice(&entry.body(&quiet)).unwrap();
+        assert!(body.get("refresh_job").is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes_and_keeps_the_newest() {
+        let cache = ReadCache::new(64 * 1024, Duration::from_secs(60));
+        for i in 0..2000 {
+            let d = dataset(&format!("arxiv?q={i}"), 20);
+            cache.put(&d.key, Arc::new(Entry::new(&d).unwrap()));
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes after {i} entries", cache.bytes());
+        }
+        assert!(matches!(cache.get("arxiv?q=1999"), Lookup::Fresh(_)));
+        assert!(matches!(cache.get("arxiv?q=0"), Lookup::Missing));
+        cache.forget("arxiv?q=1999");
+        assert!(matches!(cache.get("arxiv?q=1999"), Lookup::Missing));
+        // One too large for the cache is not kept.
+        let huge = dataset("arxiv?q=huge", 2000);
+        cache.put(&huge.key, Arc::new(Entry::new(&huge).unwrap()));
+        assert!(matches!(cache.get("arxiv?q=huge"), Lookup::Missing));
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.order.len() <= 2 * entries.by_key.len() + 16);
+    }
+
+    #[test]
+    fn an_entry_is_checked_again_after_the_revalidation_period() {
+        let cache = ReadCache::new(1 << 20, Duration::from_millis(30));
+        let d = dataset("arxiv?q=1", 1);
+        cache.put(&d.key, Arc::new(Entry::new(&d).unwrap()));
+        assert!(matches!(cache.get(&d.key), Lookup::Fresh(_)));
+        std::thread::sleep(Duration::from_millis(40));
+        let Lookup::Check(entry) = cache.get(&d.key) else { panic!("not due for a check") };
+        cache.confirm(&d.key, entry);
+        assert!(matches!(cache.get(&d.key), Lookup::Fresh(_)));
+    }
+}

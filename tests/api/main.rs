@@ -5,6 +5,7 @@ mod fleet;
 mod helpers;
 mod never_die;
 mod processes;
+mod reads;
 mod scheduler;
 mod upstreams;
 
