@@ -131,7 +131,8 @@ impl Queue {
                 })))
             }
             QueueBackend::Postgres => {
-                let pool = apalis_postgres::PgPool::connect(&config.database_url)
+                let opts = crate::store::pg_options(&config.database_url).map_err(|e| err(&e))?;
+                let pool = apalis_postgres::PgPool::connect_with(opts)
                     .await
                     .map_err(|e| err(&e.to_string().replace(&config.database_url, "[database url]")))?;
                 apalis_postgres::PostgresStorage::setup(&pool).await.map_err(|e| err(&e))?;

@@ -268,12 +268,14 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 record_count: count,
                 fetched_at: started_at,
             };
+            let storing = std::time::Instant::now();
             let upsert =
                 persist("storing a result", || app.store.record_fetch(Some(&result), &log, JobStatus::Succeeded, None))
                     .await?;
+            let store_ms = storing.elapsed().as_millis() as u64;
             finished(JobStatus::Succeeded);
             app.reads.forget(&row.key);
-            tracing::info!(records = count, changed = ?upsert, ms = duration.as_millis() as u64, "job succeeded");
+            tracing::info!(records = count, changed = ?upsert, ms = duration.as_millis() as u64, store_ms, "job succeeded");
             Ok(())
         }
         Err(CallError::Deferred { wait, reason }) if waited < give_up_after => {

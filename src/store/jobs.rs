@@ -90,6 +90,25 @@ macro_rules! select_jobs {
 pub(super) const FINISH_JOB: &str =
     "UPDATE jobs SET status = $2, error = $3, updated_at = $4, finished_at = $4, run_at = NULL WHERE id = $1";
 
+/// Insert a queued [`NewJob`] on executor `$ex` unless its dataset has a pending job; the row.
+macro_rules! insert_job {
+    ($ex:expr, $job:expr, $now:expr) => {
+        sqlx::query_as::<_, JobRow>(concat!(
+            "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)
+             ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
+            job_columns!()
+        ))
+        .bind($job.id)
+        .bind($job.connector)
+        .bind($job.key)
+        .bind(Json($job.params))
+        .bind($now)
+        .fetch_optional($ex)
+        .await?
+    };
+}
+
 impl Store {
     /// Insert a queued job, or return the dataset's pending one. `true` when inserted.
     pub async fn create_job(&self, job: &NewJob<'_>) -> Result<(JobRow, bool), StoreError> {
@@ -97,19 +116,18 @@ impl Store {
         // Two racing enqueues: one insert wins, the other finds the winner (retry once if the
         // winner finished in between).
         for _ in 0..3 {
-            let inserted = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(concat!(
-                "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)
-                 ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
-                job_columns!()
-            ))
-            .bind(job.id)
-            .bind(job.connector)
-            .bind(job.key)
-            .bind(Json(job.params))
-            .bind(now)
-            .fetch_optional(pool)
-            .await?);
+            let inserted = match self {
+                // A new job is the one write that waits for the disk (`synchronous_commit` is off
+                // for the rest; see `Store::connect`): once it is accepted it is not lost.
+                Store::Postgres(pool) => {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SET LOCAL synchronous_commit = on").execute(&mut *tx).await?;
+                    let row = insert_job!(&mut *tx, job, now);
+                    tx.commit().await?;
+                    row
+                }
+                Store::Sqlite(db) => insert_job!(&db.writer, job, now),
+            };
             if let Some(row) = inserted {
                 return Ok((row, true));
             }

@@ -90,6 +90,51 @@ async fn one_pending_job_per_dataset(store: Store) {
     assert!(counts.contains(&("failed".into(), 1)) && counts.contains(&("succeeded".into(), 1)), "{counts:?}");
 }
 
+/// `record_fetch` keeps a result, logs and finishes the job in one go, with `upsert_dataset`'s
+/// rules: unchanged content only moves `fetched_at`, an older result changes nothing.
+async fn a_fetch_is_recorded_whole(store: Store) {
+    let p = params();
+    let log = |job_id: &'static str, started_at| FetchLog {
+        job_id,
+        connector: "arxiv",
+        key: "arxiv?k=1",
+        outcome: "success",
+        error: None,
+        record_count: Some(1),
+        started_at,
+        duration: std::time::Duration::from_millis(3),
+    };
+    let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
+    let result = |fetched_at| NewResult {
+        connector: "arxiv",
+        key: "arxiv?k=1",
+        params: &p,
+        records: &records,
+        record_count: 1,
+        fetched_at,
+    };
+    let (t0, t1) = (Utc::now() - Duration::seconds(60), Utc::now());
+    for (id, at, want) in [("a", t0, Upsert::Changed), ("b", t1, Upsert::Unchanged), ("c", t0, Upsert::Unchanged)] {
+        store.create_job(&NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+        store.start_job(id).await.unwrap().unwrap();
+        let got = store.record_fetch(Some(&result(at)), &log(id, at), JobStatus::Succeeded, None).await.unwrap();
+        assert_eq!(got, Some(want), "job {id}");
+        assert_eq!(store.job(id).await.unwrap().unwrap().status(), JobStatus::Succeeded);
+    }
+    let d = store.dataset("arxiv?k=1").await.unwrap().unwrap();
+    assert!((d.fetched_at - t1).num_milliseconds().abs() < 2, "the newest fetch's time is kept");
+    assert!((d.changed_at - t0).num_milliseconds().abs() < 2);
+    // A failure logs and finishes, and leaves the result alone.
+    store.create_job(&NewJob { id: "d", connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+    store.start_job("d").await.unwrap().unwrap();
+    let failed = FetchLog { outcome: "transient", error: Some("HTTP 503"), record_count: None, ..log("d", t1) };
+    assert_eq!(store.record_fetch(None, &failed, JobStatus::Failed, Some("HTTP 503")).await.unwrap(), None);
+    let d_job = store.job("d").await.unwrap().unwrap();
+    assert_eq!((d_job.status(), d_job.error.as_deref()), (JobStatus::Failed, Some("HTTP 503")));
+    assert_eq!(store.dataset("arxiv?k=1").await.unwrap().unwrap().record_count, 1);
+    assert_eq!(store.prune_fetch_log(Duration::days(1), 2).await.unwrap(), 2, "four entries were logged");
+}
+
 async fn breaker_snapshots_round_trip(store: Store) {
     let snap = Snapshot {
         connector: "arxiv".into(),
@@ -143,6 +188,17 @@ async fn sqlite_upsert() {
 async fn sqlite_jobs() {
     let (s, _dir) = sqlite().await;
     one_pending_job_per_dataset(s).await;
+}
+
+#[tokio::test]
+async fn sqlite_record_fetch() {
+    let (s, _dir) = sqlite().await;
+    a_fetch_is_recorded_whole(s).await;
+}
+
+#[tokio::test]
+async fn postgres_record_fetch() {
+    a_fetch_is_recorded_whole(postgres().await).await;
 }
 
 #[tokio::test]
