@@ -13,8 +13,12 @@
 //! oldest entries go first.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,7 +30,7 @@ use crate::store::Dataset;
 /// One dataset's serialised response, as of its last fetch.
 pub struct Entry {
     /// `{"dataset":…,"records":[…],"record_count":…,"changed_at":…` — the body without its end.
-    head: Arc<[u8]>,
+    head: Bytes,
     pub record_count: i64,
     pub content_hash: String,
     pub fetched_at: DateTime<Utc>,
@@ -76,7 +80,7 @@ impl Entry {
         // Opened again for the fields of each read.
         head.pop();
         Ok(Entry {
-            head: head.into(),
+            head: Bytes::from(head),
             record_count: d.record_count,
             content_hash: d.content_hash.clone(),
             fetched_at: d.fetched_at,
@@ -93,8 +97,9 @@ impl Entry {
         }
     }
 
-    /// The whole body of one read.
-    pub fn body(&self, read: &ReadState<'_>) -> Vec<u8> {
+    /// The whole body of one read: the kept head, shared rather than copied, then this read's
+    /// fields.
+    pub fn body(&self, read: &ReadState<'_>) -> Body {
         let tail = Tail {
             fetched_at: read.fetched_at,
             age_seconds: read.age.as_secs(),
@@ -103,17 +108,50 @@ impl Entry {
             breaker: read.breaker,
             refresh_job: read.refresh_job,
         };
-        let mut body = Vec::with_capacity(self.head.len() + 160);
-        body.extend_from_slice(&self.head);
-        body.push(b',');
-        // A struct of plain fields always serialises; its braces are dropped to splice it in.
-        let tail = serde_json::to_vec(&tail).unwrap_or_else(|_| b"{}".to_vec());
-        body.extend_from_slice(&tail[1..]);
-        body
+        // A struct of plain fields always serialises; its opening brace becomes the comma that
+        // continues the head.
+        let mut tail = serde_json::to_vec(&tail).unwrap_or_else(|_| b"{}".to_vec());
+        tail[0] = b',';
+        Body { head: Some(self.head.clone()), tail: Some(Bytes::from(tail)) }
     }
 
     fn size(&self, key: &str) -> usize {
         self.head.len() + key.len() + self.content_hash.len() + 64
+    }
+}
+
+/// A read's body in two parts, of known length (sent with `Content-Length`).
+pub struct Body {
+    head: Option<Bytes>,
+    tail: Option<Bytes>,
+}
+
+impl Body {
+    /// The body in one piece (for tests and logs).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.head.iter().chain(&self.tail).flat_map(|b| b.iter().copied()).collect()
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let next = self.head.take().or_else(|| self.tail.take());
+        Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.tail.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let len = self.head.iter().chain(&self.tail).map(|b| b.len() as u64).sum();
+        http_body::SizeHint::with_exact(len)
     }
 }
 
@@ -249,14 +287,14 @@ mod tests {
             breaker: BreakerState::HalfOpen,
             refresh_job: Some("job-1"),
         };
-        let body: serde_json::Value = serde_json::from_slice(&entry.body(&read)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&entry.body(&read).to_vec()).unwrap();
         assert_eq!(body["dataset"], "arxiv?q=1");
         assert_eq!(body["records"].as_array().unwrap().len(), 2);
         assert_eq!(body["record_count"], 2);
         assert_eq!((body["age_seconds"].as_u64(), body["stale"].as_bool()), (Some(7), Some(true)));
         assert_eq!((body["breaker"].as_str(), body["refresh_job"].as_str()), (Some("half_open"), Some("job-1")));
         let quiet = ReadState { refresh_job: None, stale: false, ..read };
-        let body: serde_json::Value = serde_json::from_slice(&entry.body(&quiet)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&entry.body(&quiet).to_vec()).unwrap();
         assert!(body.get("refresh_job").is_none());
     }
 

@@ -209,7 +209,9 @@ async fn respond_from(app: &App, q: &Question, entry: &Entry) -> Response {
         breaker: s.breaker,
         refresh_job: s.refresh_job.as_deref(),
     });
-    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    let mut resp =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], axum::body::Body::new(body))
+            .into_response();
     cache_headers(app, q, &s, resp.headers_mut());
     resp
 }
