@@ -257,30 +257,17 @@ impl Store {
 
     /// Delete finished jobs older than `max_age`, and all but the newest `keep`. How many went.
     pub async fn prune_jobs(&self, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
-        let by_age = on_pool!(self, pool => sqlx::query(
-            "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1",
+        self.prune(
+            &super::Prune {
+                older: "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1",
+                nth_newest: "SELECT finished_at FROM jobs WHERE finished_at IS NOT NULL
+                             ORDER BY finished_at DESC LIMIT 1 OFFSET $1",
+                up_to: "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at <= $1",
+            },
+            max_age,
+            keep,
         )
-        .bind(Utc::now().checked_sub_signed(max_age).unwrap_or(DateTime::<Utc>::MIN_UTC))
-        .execute(pool)
-        .await?
-        .rows_affected());
-        let cutoff: Option<DateTime<Utc>> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT finished_at FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1 OFFSET $1",
-        )
-        .bind(keep as i64)
-        .fetch_optional(pool)
-        .await?);
-        let by_count = match cutoff {
-            None => 0,
-            Some(cutoff) => on_pool!(self, pool => sqlx::query(
-                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at <= $1",
-            )
-            .bind(cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected()),
-        };
-        Ok(by_age + by_count)
+        .await
     }
 
     /// Jobs by status.

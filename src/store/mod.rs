@@ -145,6 +145,14 @@ pub enum Upsert {
     Unchanged,
 }
 
+/// The statements of one table's retention ([`Store::prune`]): delete what is older than `$1`;
+/// the time of the `$1`-th newest row (counting from 0); delete what is no newer than `$1`.
+struct Prune {
+    older: &'static str,
+    nth_newest: &'static str,
+    up_to: &'static str,
+}
+
 /// A fetch's result, to be kept as the dataset's last good result.
 #[derive(Debug, Clone, Copy)]
 pub struct NewResult<'a> {
@@ -464,24 +472,31 @@ impl Store {
 
     /// Delete fetch-log entries older than `max_age`, and all but the newest `keep`. How many went.
     pub async fn prune_fetch_log(&self, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
-        let by_age = on_pool!(self, pool => sqlx::query("DELETE FROM fetch_log WHERE started_at < $1")
-            .bind(Utc::now().checked_sub_signed(max_age).unwrap_or(DateTime::<Utc>::MIN_UTC))
-            .execute(pool)
-            .await?
-            .rows_affected());
-        let cutoff: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM fetch_log ORDER BY id DESC LIMIT 1 OFFSET $1",
+        self.prune(
+            &Prune {
+                older: "DELETE FROM fetch_log WHERE started_at < $1",
+                nth_newest: "SELECT started_at FROM fetch_log ORDER BY started_at DESC LIMIT 1 OFFSET $1",
+                up_to: "DELETE FROM fetch_log WHERE started_at <= $1",
+            },
+            max_age,
+            keep,
         )
-        .bind(keep as i64)
-        .fetch_optional(pool)
-        .await?);
+        .await
+    }
+
+    /// Retention on one table: what is older than `max_age` goes, then all but the newest `keep`.
+    async fn prune(&self, sql: &Prune, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
+        let before = Utc::now().checked_sub_signed(max_age).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let by_age = on_pool!(self, pool => sqlx::query(sql.older).bind(before).execute(pool).await?.rows_affected());
+        let cutoff: Option<DateTime<Utc>> = on_pool!(self, pool => sqlx::query_scalar(sql.nth_newest)
+            .bind(keep as i64)
+            .fetch_optional(pool)
+            .await?);
         let by_count = match cutoff {
             None => 0,
-            Some(cutoff) => on_pool!(self, pool => sqlx::query("DELETE FROM fetch_log WHERE id <= $1")
-                .bind(cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected()),
+            Some(cutoff) => {
+                on_pool!(self, pool => sqlx::query(sql.up_to).bind(cutoff).execute(pool).await?.rows_affected())
+            }
         };
         Ok(by_age + by_count)
     }
