@@ -127,7 +127,7 @@ impl App {
             None => None,
         };
         let fetcher = Fetcher::new(config.clone(), fleet.clone()).map_err(|e| StartError::Http(e.to_string()))?;
-        let config_read_cache = (config.api.read_cache_size, config.api.read_cache_revalidate);
+        let reads = ReadCache::new(config.api.read_cache_size, config.api.read_cache_revalidate);
         let app = Arc::new(App {
             config,
             store,
@@ -137,7 +137,7 @@ impl App {
             runs_workers: AtomicBool::new(false),
             persisted: Mutex::new(None),
             pending: Mutex::new(None),
-            reads: ReadCache::new(config_read_cache.0, config_read_cache.1),
+            reads,
         });
         app.restore_breakers().await?;
         Ok(app)
@@ -306,7 +306,11 @@ impl App {
             return Ok(row);
         }
         tracing::info!(job_id = %row.id, dataset = %row.key, "deferral past the dataset's TTL replaced by a new request");
-        self.queue.push(&row.id, &row.connector, None).await?;
+        if let Err(e) = self.queue.push(&row.id, &row.connector, None).await {
+            let msg = format!("could not queue: {e}");
+            self.store.finish_job(&row.id, crate::store::JobStatus::Failed, Some(&msg)).await?;
+            return Err(e.into());
+        }
         Ok(self.store.job(&row.id).await?.unwrap_or(row))
     }
 
