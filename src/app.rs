@@ -395,6 +395,14 @@ impl App {
 
     /// The state of [`App::dataset_breaker`] (closed when the connector has no stack).
     pub async fn dataset_breaker_state(&self, connector: &dyn Connector, params: &Params) -> BreakerState {
+        // The common case, one breaker whose live state is this process's (or the fleet's):
+        // its state alone, without a snapshot.
+        if let Some(stack) = self.fetcher.stack(connector.id())
+            && stack.operations().next().is_none()
+            && (stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed))
+        {
+            return stack.state_of(None).await.unwrap_or(BreakerState::Closed);
+        }
         self.dataset_breaker(connector, params).await.map_or(BreakerState::Closed, |s| s.state)
     }
 

@@ -139,6 +139,22 @@ impl Stack {
         self.view(&self.circuit).await
     }
 
+    /// The state of the breaker named by `operation` (`None`: the connector's) as the fleet sees
+    /// it, if the stack has it: [`Stack::snapshot_of`]'s state without building a snapshot when
+    /// there is no fleet or its view is fresh (a cached read asks this every time).
+    pub async fn state_of(&self, operation: Option<&str>) -> Option<BreakerState> {
+        let circuit = self.named(operation)?;
+        if self.fleet.is_none() {
+            return Some(circuit.breaker.state());
+        }
+        if let Some((at, snap)) = circuit.fleet_view.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < FLEET_VIEW_TTL
+        {
+            return Some(snap.state);
+        }
+        Some(self.view(circuit).await.state)
+    }
+
     /// The breaker named by `operation` (`None`: the connector's) as the fleet sees it, if the
     /// stack has it.
     pub async fn snapshot_of(&self, operation: Option<&str>) -> Option<Snapshot> {
