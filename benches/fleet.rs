@@ -57,10 +57,7 @@ fn pg_admin() -> String {
 }
 
 fn fixture(rel: &str) -> Vec<u8> {
-    let dir = std::env::var("APIARY_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    apiary_connectors::fixtures::read(rel)
 }
 
 /// Deletes every Redis key matching `pattern` (the bench's own namespaces only).

@@ -561,10 +561,7 @@ async fn reading_app(state: BreakerState) -> (Arc<apiary::app::App>, String, tem
     let app = apiary::app::App::start(config).await.expect("app starts");
 
     // One cached dataset: the recorded arXiv search, parsed by the connector.
-    let fixtures = std::env::var("APIARY_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    let body = std::fs::read(fixtures.join("arxiv/query_search_testing_start0_max10_success.xml")).expect("fixture");
+    let body = apiary_connectors::fixtures::read("arxiv/query_search_testing_start0_max10_success.xml");
     let raw: Params = ARXIV_QUERY
         .split('&')
         .map(|kv| kv.split_once('=').unwrap())

@@ -16,6 +16,8 @@
 //! [`Response`]s. That keeps every parser testable offline on recorded bodies.
 
 pub mod error;
+#[doc(hidden)]
+pub mod fixtures;
 pub(crate) mod json;
 pub mod params;
 pub mod path;

@@ -314,12 +314,9 @@ mod tests {
     /// The recorded XML bodies are plain enough for the scanner to read whole.
     #[test]
     fn reads_recorded_bodies_whole() {
-        let dir = std::env::var("APIARY_FIXTURES").map_or_else(
-            |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-            std::path::PathBuf::from,
-        );
+        let dir = crate::fixtures::dir();
         for upstream in ["arxiv", "pubmed"] {
-            let Ok(files) = std::fs::read_dir(dir.join(upstream)) else { continue };
+            let files = std::fs::read_dir(dir.join(upstream)).expect("the recorded XML bodies");
             for path in files.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|e| e == "xml")) {
                 let body = std::fs::read_to_string(&path).expect("UTF-8 fixture");
                 for expand in [false, true] {
@@ -335,11 +332,8 @@ mod tests {
     /// Every recorded body, and many damaged copies of each.
     #[test]
     fn agrees_with_quick_xml_on_fixtures() {
-        let dir = std::env::var("APIARY_FIXTURES").map_or_else(
-            |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-            std::path::PathBuf::from,
-        );
-        let Ok(upstreams) = std::fs::read_dir(&dir) else { return };
+        let dir = crate::fixtures::dir();
+        let upstreams = std::fs::read_dir(&dir).expect("the recorded bodies");
         let pieces: [&[u8]; 12] =
             [b"<", b">", b"/", b"&", b"'", b"\"", b"<x>", b"</x>", b"<x/>", b"&amp;", b"<!-- -->", b"\r\n"];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;

@@ -1,4 +1,4 @@
-//! The Alpha Vantage connector on every recorded response in `shared/fixtures/alpha_vantage`,
+//! The Alpha Vantage connector on every recorded response in `tests/fixtures/alpha_vantage`,
 //! plus the documented notice bodies, request shape and parameter rules.
 
 mod common;

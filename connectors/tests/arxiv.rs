@@ -1,4 +1,4 @@
-//! The arXiv connector on every recorded response in `shared/fixtures/arxiv`.
+//! The arXiv connector on every recorded response in `tests/fixtures/arxiv`.
 
 mod common;
 

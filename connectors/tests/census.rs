@@ -1,4 +1,4 @@
-//! The Census connector on every recorded response in `shared/fixtures/census`, plus the error
+//! The Census connector on every recorded response in `tests/fixtures/census`, plus the error
 //! shapes API_FACTS describes (no error body was recorded).
 
 mod common;

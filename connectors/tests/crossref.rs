@@ -1,4 +1,4 @@
-//! The CrossRef connector on every recorded response in `shared/fixtures/crossref`, plus request
+//! The CrossRef connector on every recorded response in `tests/fixtures/crossref`, plus request
 //! shape, polite-pool identification and cursor paging.
 
 mod common;

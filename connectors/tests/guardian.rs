@@ -1,4 +1,4 @@
-//! The Guardian connector on every recorded response in `shared/fixtures/guardian`, plus the
+//! The Guardian connector on every recorded response in `tests/fixtures/guardian`, plus the
 //! gateway's documented error shapes.
 
 mod common;

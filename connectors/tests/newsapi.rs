@@ -1,4 +1,4 @@
-//! The NewsAPI connector on every recorded response in `shared/fixtures/newsapi`, plus the error
+//! The NewsAPI connector on every recorded response in `tests/fixtures/newsapi`, plus the error
 //! shapes NewsAPI documents (no error body was recorded).
 
 mod common;

@@ -1,4 +1,4 @@
-//! The Polygon connector on every recorded response in `shared/fixtures/polygon`, plus the
+//! The Polygon connector on every recorded response in `tests/fixtures/polygon`, plus the
 //! documented error bodies, `next_url` paging, request shape and parameter rules.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The PubMed connector on every recorded response in `shared/fixtures/pubmed`, plus request shape
+//! The PubMed connector on every recorded response in `tests/fixtures/pubmed`, plus request shape
 //! and the esearch → efetch chain.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The Reddit connector on every recorded response in `shared/fixtures/reddit`.
+//! The Reddit connector on every recorded response in `tests/fixtures/reddit`.
 
 mod common;
 

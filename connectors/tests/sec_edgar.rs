@@ -1,4 +1,4 @@
-//! The SEC EDGAR connector on every recorded response in `shared/fixtures/sec_edgar`.
+//! The SEC EDGAR connector on every recorded response in `tests/fixtures/sec_edgar`.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The Semantic Scholar connector on every recorded response in `shared/fixtures/semantic_scholar`,
+//! The Semantic Scholar connector on every recorded response in `tests/fixtures/semantic_scholar`,
 //! plus request shape, key placement and offset paging.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The Yahoo Finance connector on every recorded response in `shared/fixtures/yahoo_finance`,
+//! The Yahoo Finance connector on every recorded response in `tests/fixtures/yahoo_finance`,
 //! plus error envelopes, null bars, request shape and parameter rules.
 
 mod common;

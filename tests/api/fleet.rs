@@ -28,6 +28,8 @@ struct Fleet {
     env: Vec<(String, String)>,
     workers: Vec<Child>,
     app: Arc<App>,
+    /// Fleet tests time their calls: they have the machine to themselves.
+    _alone: tokio::sync::OwnedRwLockWriteGuard<()>,
 }
 
 impl Drop for Fleet {
@@ -40,6 +42,7 @@ impl Drop for Fleet {
 }
 
 async fn fleet(upstream: &MockServer, extra: &[(&str, &str)]) -> Fleet {
+    let alone = crate::helpers::exclusive().await;
     apiary::install_tls();
     let redis = std::env::var("APIARY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
     let mut env: Vec<(String, String)> = vec![
@@ -54,7 +57,7 @@ async fn fleet(upstream: &MockServer, extra: &[(&str, &str)]) -> Fleet {
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Config::load_with(&[], env.clone()).unwrap();
     let app = App::start(config).await.unwrap();
-    Fleet { env, workers: Vec::new(), app }
+    Fleet { env, workers: Vec::new(), app, _alone: alone }
 }
 
 impl Fleet {

@@ -1,7 +1,6 @@
 //! `spawn_app()`: apiary in-process on a random port, on a fresh database, with its upstreams
-//! faked by wiremock serving the recorded bodies from `shared/fixtures`.
+//! faked by wiremock serving the recorded bodies from `tests/fixtures`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +26,26 @@ pub struct TestApp {
     pub upstream: MockServer,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _sharing: tokio::sync::OwnedRwLockReadGuard<()>,
+}
+
+/// Tests that time upstream calls to the millisecond (the fleet's shared quota) run alone
+/// ([`exclusive`]); every other in-process app shares the machine ([`spawn_app`] holds a read
+/// guard). On two cores, a flood or an outage test running beside them delays processes enough
+/// to bunch calls that left on time.
+static MACHINE: std::sync::OnceLock<Arc<tokio::sync::RwLock<()>>> = std::sync::OnceLock::new();
+
+fn machine() -> Arc<tokio::sync::RwLock<()>> {
+    MACHINE.get_or_init(|| Arc::new(tokio::sync::RwLock::new(()))).clone()
+}
+
+/// The machine to this test alone, until the guard is dropped.
+pub async fn exclusive() -> tokio::sync::OwnedRwLockWriteGuard<()> {
+    machine().write_owned().await
 }
 
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let dir = std::env::var("APIARY_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    apiary_connectors::fixtures::read(rel)
 }
 
 /// A fresh Postgres database; its URL.
@@ -47,6 +59,7 @@ pub async fn fresh_postgres() -> String {
 }
 
 pub async fn spawn_app(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    let sharing = machine().read_owned().await;
     apiary::install_tls();
     let upstream = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -103,7 +116,7 @@ pub async fn spawn_app(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp 
             .await;
         }
     });
-    TestApp { url, http: reqwest::Client::new(), app, upstream, _dir: dir, _stop: stop }
+    TestApp { url, http: reqwest::Client::new(), app, upstream, _dir: dir, _stop: stop, _sharing: sharing }
 }
 
 impl TestApp {

@@ -1,21 +1,18 @@
-//! Helpers for the connector tests: recorded bodies from `shared/fixtures`, and one-shot reads.
+//! Helpers for the connector tests: recorded bodies from the repository's `tests/fixtures`, and
+//! one-shot reads.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use apiary_connectors::{Connector, ConnectorError, Context, Page, Params, Request, Response, params::validate};
 
-/// `shared/fixtures`, beside the project (override with `APIARY_FIXTURES`).
+/// The recorded responses ([`apiary_connectors::fixtures`]).
 pub fn fixtures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("APIARY_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    apiary_connectors::fixtures::dir()
 }
 
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+    apiary_connectors::fixtures::read(rel)
 }
 
 pub fn ctx() -> Context<'static> {
