@@ -315,14 +315,20 @@ impl App {
     }
 
     /// A dataset's serialised response from the read cache, checked against the store when it
-    /// was last checked longer than `api.read_cache_revalidate` ago. `None`: not cached, or
-    /// changed since (read it from the store, then [`App::keep_read`]).
+    /// was last checked longer than `api.read_cache_revalidate` ago (and served as it is when the
+    /// store cannot answer). `None`: not cached, or changed since (read it from the store, then
+    /// [`App::keep_read`]).
     pub async fn cached_read(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
         match self.reads.get(key) {
             Lookup::Fresh(entry) => Ok(Some(entry)),
             Lookup::Missing => Ok(None),
-            Lookup::Check(entry) => match self.store.dataset_version(key).await? {
-                Some((hash, fetched_at)) if hash == entry.content_hash => {
+            Lookup::Check(entry) => match self.store.dataset_version(key).await {
+                // The database cannot say: what was read last is still the best answer there is.
+                Err(e) => {
+                    tracing::warn!(dataset = %key, error = %e, "read served from memory; the database did not answer");
+                    Ok(Some(entry))
+                }
+                Ok(Some((hash, fetched_at))) if hash == entry.content_hash => {
                     let entry = match fetched_at == entry.fetched_at {
                         true => entry,
                         false => Arc::new(entry.refetched(fetched_at)),

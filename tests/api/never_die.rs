@@ -111,6 +111,8 @@ async fn postgres_refusing_connections_stops_nothing_and_work_resumes() {
     Mock::given(method("GET")).respond_with(arxiv_feed()).mount(&app.upstream).await;
     let first = app.enqueue("arxiv", json!({"search_query": "all:before"})).await;
     assert_eq!(app.wait_job(&first, &["succeeded", "failed"]).await["status"], "succeeded");
+    let read = "/v1/datasets/arxiv?search_query=all:before";
+    assert_eq!(app.get(read).await.0, 200);
 
     let admin = admin_pool().await;
     let db = database_name(&app);
@@ -118,6 +120,9 @@ async fn postgres_refusing_connections_stops_nothing_and_work_resumes() {
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(6) {
         assert_eq!(health(&app).await, 200);
+        // A dataset read before is still answered, from memory.
+        let (status, _, body) = app.get(read).await;
+        assert_eq!((status, body["record_count"].as_u64()), (200, Some(10)), "{body}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (ready, _, body) = app.get("/ready").await;
