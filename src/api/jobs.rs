@@ -76,9 +76,15 @@ pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
 }
 
 pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    // Each breaker as reads see it: the fleet's, this process's when it runs the workers, else
+    // what the workers persisted (an API-only process's own breakers never see a call).
     let mut items = Vec::new();
     for stack in app.fetcher.stacks() {
-        items.extend(stack.snapshots().await);
+        for breaker in stack.breakers() {
+            if let Some(snap) = app.breaker(stack.id, breaker.operation()).await {
+                items.push(snap);
+            }
+        }
     }
     let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
     if let Some(fleet) = &app.fleet {

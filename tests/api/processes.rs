@@ -28,6 +28,14 @@ async fn an_api_only_process_sees_the_workers_breakers() {
     let seen = api.breaker("arxiv", None).await.unwrap();
     assert_eq!(seen.state, BreakerState::Open, "the API process must not report its own idle breaker");
     assert_eq!(seen.forced, Some(BreakerState::Open));
+    // `GET /v1/breakers` on the API process says the same.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/breakers", listener.local_addr().unwrap());
+    tokio::spawn(apiary::api::serve(api.clone(), listener, std::future::pending()));
+    let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let arxiv = body["breakers"].as_array().unwrap().iter().find(|b| b["connector"] == "arxiv").unwrap().clone();
+    assert_eq!(arxiv["state"], "open", "{body}");
+    assert_eq!(body["breakers"].as_array().unwrap().len(), 12 + 2, "every breaker once: {body}");
 
     // Released and tripped for real: open, then half-open once its retry time has passed.
     stack.breaker(None).unwrap().force(None);
