@@ -355,12 +355,18 @@ impl App {
         Ok(self.store.dataset(&q.key).await?)
     }
 
+    /// Whether `stack`'s breakers as this process sees them are the live ones: fleet-wide, or this
+    /// process runs the workers (else they are what other processes' workers persisted).
+    fn live(&self, stack: &crate::resilience::Stack) -> bool {
+        stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed)
+    }
+
     /// A breaker of connector `id`: the connector's own, or with `operation` that operation's;
     /// fleet-wide in fleet mode. `None` when there is no such breaker.
     pub async fn breaker(&self, id: &str, operation: Option<&str>) -> Option<Snapshot> {
         let stack = self.fetcher.stack(id)?;
         stack.breaker(operation)?;
-        if stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed) {
+        if self.live(stack) {
             return stack.snapshot_of(operation).await;
         }
         // API only, no fleet: the workers are other processes; their breakers are in the store.
@@ -405,7 +411,7 @@ impl App {
         // its state alone, without a snapshot.
         if let Some(stack) = self.fetcher.stack(connector.id())
             && stack.operations().next().is_none()
-            && (stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed))
+            && self.live(stack)
         {
             return stack.state_of(None).await.unwrap_or(BreakerState::Closed);
         }

@@ -31,7 +31,6 @@ use crate::store::Dataset;
 pub struct Entry {
     /// `{"dataset":…,"records":[…],"record_count":…,"changed_at":…` — the body without its end.
     head: Bytes,
-    pub record_count: i64,
     pub content_hash: String,
     pub fetched_at: DateTime<Utc>,
 }
@@ -79,22 +78,12 @@ impl Entry {
         let mut head = serde_json::to_vec(&head)?;
         // Opened again for the fields of each read.
         head.pop();
-        Ok(Entry {
-            head: Bytes::from(head),
-            record_count: d.record_count,
-            content_hash: d.content_hash.clone(),
-            fetched_at: d.fetched_at,
-        })
+        Ok(Entry { head: Bytes::from(head), content_hash: d.content_hash.clone(), fetched_at: d.fetched_at })
     }
 
     /// The same records, fetched again at `fetched_at` (an unchanged refresh).
     pub fn refetched(&self, fetched_at: DateTime<Utc>) -> Entry {
-        Entry {
-            head: self.head.clone(),
-            record_count: self.record_count,
-            content_hash: self.content_hash.clone(),
-            fetched_at,
-        }
+        Entry { head: self.head.clone(), content_hash: self.content_hash.clone(), fetched_at }
     }
 
     /// The whole body of one read: the kept head, shared rather than copied, then this read's

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use apiary_connectors::Params;
+use apiary_connectors::text::snippet;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -73,7 +74,10 @@ impl Window {
             let Some(at) = pairs.iter().position(|(k, _)| k == name) else { return Ok(None) };
             let (_, v) = pairs.remove(at);
             v.parse().map(Some).map_err(|_| {
-                ApiError::bad_request("invalid_params", format!("`{name}` must be a whole number, not `{}`", snip(&v)))
+                ApiError::bad_request(
+                    "invalid_params",
+                    format!("`{name}` must be a whole number, not `{}`", snippet(&v)),
+                )
             })
         };
         if let Some(cursor) = take("_cursor")? {
@@ -105,12 +109,6 @@ impl Window {
     }
 }
 
-/// The start of a value, for messages (a caller's value may be huge).
-fn snip(v: &str) -> &str {
-    let end = (0..=v.len().min(40)).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
-    &v[..end]
-}
-
 pub async fn show(
     State(app): State<Arc<App>>,
     Path(connector): Path<String>,
@@ -122,7 +120,7 @@ pub async fn show(
     let mut raw = Params::new();
     for (k, v) in pairs {
         if raw.insert(k.clone(), v).is_some() {
-            return Err(ApiError::bad_request("invalid_params", format!("parameter `{}` given twice", snip(&k))));
+            return Err(ApiError::bad_request("invalid_params", format!("parameter `{}` given twice", snippet(&k))));
         }
     }
     let q = Question::new(&connector, raw)?;

@@ -84,9 +84,14 @@ impl<S> Lanes<S> {
         Lanes { shared: lane(name), lanes }
     }
 
+    /// The shared queue, then every connector's.
+    fn all(&self) -> impl Iterator<Item = &Lane<S>> {
+        std::iter::once(&self.shared).chain(self.lanes.iter().map(|(_, l)| l))
+    }
+
     /// Every queue name of these lanes.
     fn names(&self) -> Vec<String> {
-        std::iter::once(&self.shared).chain(self.lanes.iter().map(|(_, l)| l)).map(|l| l.name.clone()).collect()
+        self.all().map(|l| l.name.clone()).collect()
     }
 
     /// The queue of `connector`'s jobs (the shared queue for a connector apiary does not know).
@@ -96,7 +101,7 @@ impl<S> Lanes<S> {
 }
 
 /// The name of `connector`'s lane of queue `name`.
-pub fn lane_name(name: &str, connector: &str) -> String {
+fn lane_name(name: &str, connector: &str) -> String {
     format!("{name}.{connector}")
 }
 
@@ -216,11 +221,11 @@ impl Queue {
                     .map(|r| r.rows_affected())
                     .map_err(|e| QueueError::new(QueueBackend::Postgres, e))
             }
-            // apalis-redis' vacuum reads every task of the queue: not every second.
+            // apalis-redis' vacuum reads every task of the queue: only on a thorough round.
             Queue::Redis(_) if !thorough => Ok(0),
             Queue::Redis(q) => {
                 let mut gone = 0;
-                for lane in std::iter::once(&q.shared).chain(q.lanes.iter().map(|(_, l)| l)) {
+                for lane in q.all() {
                     let mut storage = lane.storage.clone();
                     gone += apalis_core::backend::Vacuum::vacuum(&mut storage)
                         .await

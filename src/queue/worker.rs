@@ -339,7 +339,8 @@ fn finished(status: JobStatus) {
 }
 
 /// Put a job's message back on the queue from a task of its own, retrying with backoff for a
-/// few minutes while the queue refuses; past that, the sweep finds the job.
+/// few minutes while the queue refuses; past that, the sweep finds a running or deferred job (a
+/// queued one then waits for its next enqueue).
 fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>) {
     tokio::spawn(async move {
         let due = tokio::time::Instant::now() + delay.unwrap_or_default();
@@ -358,7 +359,7 @@ fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(60));
         }
-        tracing::error!(job_id = %id, "queue kept refusing a job; the lost-job sweep will queue it");
+        tracing::error!(job_id = %id, "queue kept refusing a job; left to the lost-job sweep");
     });
 }
 
@@ -412,17 +413,20 @@ async fn sweep(app: Arc<App>) {
     }
 }
 
-/// How often the messages of finished jobs are deleted from the queue.
+/// How often the messages of finished jobs are deleted from the queue, and how often thoroughly
+/// (a Redis queue only then).
 const PRUNE_QUEUE_EVERY: Duration = Duration::from_millis(200);
+const PRUNE_QUEUE_THOROUGHLY_EVERY: Duration = Duration::from_secs(30);
 
-/// Delete the queue's messages of finished jobs, every second (thoroughly every 30 s;
-/// [`Queue::prune_done`]).
+/// Delete the queue's messages of finished jobs every [`PRUNE_QUEUE_EVERY`], thoroughly every
+/// [`PRUNE_QUEUE_THOROUGHLY_EVERY`] ([`Queue::prune_done`]).
 async fn prune_queue(app: Arc<App>) {
+    let thorough = (PRUNE_QUEUE_THOROUGHLY_EVERY.as_millis() / PRUNE_QUEUE_EVERY.as_millis()) as u64;
     let mut tick = tokio::time::interval(PRUNE_QUEUE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for round in 0u64.. {
         tick.tick().await;
-        if let Err(e) = app.queue.prune_done(round % 150 == 0).await {
+        if let Err(e) = app.queue.prune_done(round % thorough == 0).await {
             tracing::warn!(error = %e, "could not delete finished messages from the queue");
         }
     }

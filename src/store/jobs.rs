@@ -234,27 +234,6 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Queued jobs untouched for `older_than` (their queue message was lost: the queue refused it
-    /// or a worker took it and died before claiming it): touched, and returned to be queued again.
-    pub async fn stuck_queued(&self, older_than: chrono::Duration) -> Result<Vec<(String, String)>, StoreError> {
-        let now = Utc::now();
-        let rows: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, connector FROM jobs WHERE status = 'queued' AND updated_at < $1 LIMIT 1000",
-        )
-        .bind(now - older_than)
-        .fetch_all(pool)
-        .await?);
-        for (id, _) in &rows {
-            on_pool!(self, pool => sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status = 'queued'")
-                .bind(id)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|_| ())?);
-        }
-        Ok(rows)
-    }
-
     /// Delete finished jobs older than `max_age`, and all but the newest `keep`. How many went.
     pub async fn prune_jobs(&self, max_age: chrono::Duration, keep: u64) -> Result<u64, StoreError> {
         self.prune(

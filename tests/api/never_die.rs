@@ -19,6 +19,11 @@ fn arxiv_feed() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(fixture(ARXIV_FEED), "application/atom+xml")
 }
 
+fn crossref_works() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_raw(fixture("crossref/works_query_ecology_rows2_success.json"), "application/json")
+}
+
 /// Wait up to `limit` until job `id` is in one of `until`; returns the job.
 async fn wait_job_for(app: &TestApp, id: &str, until: &[&str], limit: Duration) -> Value {
     let deadline = Instant::now() + limit;
@@ -209,14 +214,7 @@ async fn a_rate_limited_flood_neither_starves_other_connectors_nor_grows_past_th
     )
     .await;
     Mock::given(method("GET")).and(path("/api/query")).respond_with(arxiv_feed()).mount(&app.upstream).await;
-    Mock::given(method("GET"))
-        .and(path("/works"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("crossref/works_query_ecology_rows2_success.json"), "application/json"),
-        )
-        .mount(&app.upstream)
-        .await;
+    Mock::given(method("GET")).and(path("/works")).respond_with(crossref_works()).mount(&app.upstream).await;
     let mut refused = None;
     for i in 0..40 {
         let (status, body) = app
@@ -303,14 +301,7 @@ async fn an_oversized_body_fails_once_for_good_and_reads_are_paged() {
     assert!(job["error"].as_str().unwrap().contains("max_body"), "{job}");
     assert_eq!(upstream_calls(&app).await, 1, "an oversized body is not downloaded again");
 
-    Mock::given(method("GET"))
-        .and(path("/works"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("crossref/works_query_ecology_rows2_success.json"), "application/json"),
-        )
-        .mount(&app.upstream)
-        .await;
+    Mock::given(method("GET")).and(path("/works")).respond_with(crossref_works()).mount(&app.upstream).await;
     let id = app.enqueue("crossref", json!({"query": "ecology", "rows": 2})).await;
     let job = app.wait_job(&id, &["succeeded", "failed"]).await;
     assert_eq!(job["status"], "failed", "{job}");
