@@ -17,9 +17,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Crates that may log URLs or headers at debug level.
-const QUIET: &[&str] =
-    &["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn", "sqlx=warn", "apalis=info"];
+/// Crates that may log URLs or headers at debug level: held quiet whatever `RUST_LOG` says.
+const QUIET: &[&str] = &["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn"];
+/// Crates that are only noisy: quiet unless `RUST_LOG` names them (`RUST_LOG=info,sqlx=debug` shows
+/// every statement, which carries no parameter values).
+const NOISY: &[(&str, &str)] = &[("sqlx", "sqlx=warn"), ("apalis", "apalis=info")];
 
 pub fn init_logs(format: LogFormat) {
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
@@ -27,7 +29,9 @@ pub fn init_logs(format: LogFormat) {
         eprintln!("RUST_LOG `{base}` is not a valid filter ({e}); using `info`");
         EnvFilter::new("info")
     });
-    for directive in QUIET {
+    let named = |target: &str| base.split(',').any(|d| d.trim().split('=').next() == Some(target));
+    let noisy = NOISY.iter().filter(|(target, _)| !named(target)).map(|(_, d)| d);
+    for directive in QUIET.iter().chain(noisy) {
         if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);
         }

@@ -164,11 +164,13 @@ pub struct NewResult<'a> {
     pub fetched_at: DateTime<Utc>,
 }
 
-/// [`Store::record_fetch`] on Postgres in one statement: the dataset's row touched when its
-/// content is unchanged, else written unless a newer result is stored ($1-$7: key, connector,
-/// params, records, record count, content hash, fetched_at; all NULL without a result), the
-/// fetch-log entry ($8-$15) and the job finished ($16 status, $17 error, $18 now). Evaluates to
-/// the rows touched and written.
+/// [`Store::record_fetch`]'s parameters, the same on both databases: the dataset's result ($1-$7:
+/// key, connector, params, records, record count, content hash, fetched_at; all NULL without a
+/// result), the fetch-log entry ($8-$15) and the job finished ($16 status, $17 error, $18 now).
+/// The dataset's row is touched when its content is unchanged, else written unless a newer result
+/// is stored.
+///
+/// On Postgres, one statement (data-modifying CTEs) evaluating to the rows touched and written.
 const RECORD_FETCH_PG: &str = "
 WITH touched AS (
     UPDATE datasets SET fetched_at = $7
@@ -190,6 +192,27 @@ WITH touched AS (
     UPDATE jobs SET status = $16, error = $17, updated_at = $18, finished_at = $18, run_at = NULL WHERE id = $8
 )
 SELECT (SELECT COUNT(*) FROM touched), (SELECT COUNT(*) FROM written)";
+
+/// On SQLite, one transaction sent as one batch of statements (the driver hands each call to its
+/// connection's thread, so one call instead of six is most of this write's cost), evaluating to
+/// whether this result was written, no row without a result (`changes()` counts the rows of the
+/// statement before it).
+const RECORD_FETCH_SQLITE: &str = "
+BEGIN IMMEDIATE;
+UPDATE datasets SET fetched_at = $7
+WHERE $1 IS NOT NULL AND key = $1 AND content_hash = $6 AND fetched_at < $7;
+INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $7
+WHERE $1 IS NOT NULL AND changes() = 0
+ON CONFLICT (key) DO UPDATE SET
+    params = excluded.params, records = excluded.records, record_count = excluded.record_count,
+    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
+WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash;
+SELECT changes() > 0 WHERE $1 IS NOT NULL;
+INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
+VALUES ($8, $9, $10, $11, $12, $13, $14, $15);
+UPDATE jobs SET status = $16, error = $17, updated_at = $18, finished_at = $18, run_at = NULL WHERE id = $8;
+COMMIT;";
 
 /// Upsert a [`NewResult`] with content hash `$hash` on executor `$ex` (a transaction): the same
 /// content as stored only refreshes `fetched_at`; a result older than the stored one changes
@@ -370,10 +393,9 @@ impl Store {
     ) -> Result<Option<Upsert>, StoreError> {
         let hash = result.map(|r| content_hash(r.records.get().as_bytes()));
         let now = Utc::now();
-        match self {
-            // One statement, one round trip: the same steps as data-modifying CTEs.
-            Store::Postgres(pool) => {
-                let (touched, written): (i64, i64) = sqlx::query_as(RECORD_FETCH_PG)
+        macro_rules! bound {
+            ($query:expr) => {
+                $query
                     .bind(result.map(|r| r.key))
                     .bind(result.map(|r| r.connector))
                     .bind(result.map(|r| Json(r.params)))
@@ -392,26 +414,33 @@ impl Store {
                     .bind(status.as_str())
                     .bind(error)
                     .bind(now)
-                    .fetch_one(pool)
-                    .await?;
+            };
+        }
+        match self {
+            Store::Postgres(pool) => {
+                let (touched, written): (i64, i64) = bound!(sqlx::query_as(RECORD_FETCH_PG)).fetch_one(pool).await?;
                 Ok(result.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
             }
             Store::Sqlite(db) => {
-                let mut tx = db.writer.begin().await?;
-                let upsert = match (result, &hash) {
-                    (Some(result), Some(hash)) => Some(upsert_in!(&mut *tx, result, hash)),
-                    _ => None,
-                };
-                log_in!(&mut *tx, log);
-                sqlx::query(jobs::FINISH_JOB)
-                    .bind(log.job_id)
-                    .bind(status.as_str())
-                    .bind(error)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(upsert)
+                let mut conn = db.writer.acquire().await?;
+                match bound!(sqlx::query_scalar::<_, bool>(RECORD_FETCH_SQLITE)).fetch_all(&mut *conn).await {
+                    Ok(written) => Ok(result.map(|_| {
+                        if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged }
+                    })),
+                    Err(e) => {
+                        // The batch may have stopped inside its transaction: end it here, or
+                        // let the connection go rather than hand it on mid-transaction.
+                        let ended = match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                            Ok(_) => true,
+                            Err(sqlx::Error::Database(d)) => d.message().contains("no transaction is active"),
+                            Err(_) => false,
+                        };
+                        if !ended {
+                            conn.close_on_drop();
+                        }
+                        Err(e.into())
+                    }
+                }
             }
         }
     }

@@ -196,6 +196,46 @@ async fn sqlite_record_fetch() {
     a_fetch_is_recorded_whole(s).await;
 }
 
+/// A batch that fails part-way on SQLite (its fetch-log insert refused by a trigger) writes
+/// nothing, and leaves the one writer connection out of its transaction for the next write.
+#[tokio::test]
+async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer() {
+    let (store, _dir) = sqlite().await;
+    let Store::Sqlite(db) = &store else { unreachable!() };
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    let p = params();
+    let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
+    let now = Utc::now();
+    let result = NewResult { connector: "arxiv", key: "arxiv?k=1", params: &p, records: &records, record_count: 1, fetched_at: now };
+    let log = |outcome| FetchLog {
+        job_id: "a",
+        connector: "arxiv",
+        key: "arxiv?k=1",
+        outcome,
+        error: None,
+        record_count: Some(1),
+        started_at: now,
+        duration: std::time::Duration::from_millis(3),
+    };
+    store.create_job(&NewJob { id: "a", connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+    store.start_job("a").await.unwrap().unwrap();
+    let err = store.record_fetch(Some(&result), &log("refused"), JobStatus::Succeeded, None).await.unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert!(store.dataset("arxiv?k=1").await.unwrap().is_none(), "the upsert before the failure was rolled back");
+    assert_eq!(store.job("a").await.unwrap().unwrap().status(), JobStatus::Running);
+    // The same connection writes again, and commits: a reader sees it.
+    let got = store.record_fetch(Some(&result), &log("success"), JobStatus::Succeeded, None).await.unwrap();
+    assert_eq!(got, Some(Upsert::Changed));
+    assert_eq!(store.job("a").await.unwrap().unwrap().status(), JobStatus::Succeeded);
+    assert_eq!(store.dataset("arxiv?k=1").await.unwrap().unwrap().record_count, 1);
+}
+
 #[tokio::test]
 async fn postgres_record_fetch() {
     a_fetch_is_recorded_whole(postgres().await).await;
