@@ -67,6 +67,8 @@ pub struct Lanes<S> {
     pub shared: Lane<S>,
     /// Each connector's own queue, in `apiary_connectors::all()` order.
     pub lanes: Vec<(&'static str, Lane<S>)>,
+    /// The SQLite queue file's background checkpoints, kept while the queue is.
+    _checkpoints: Option<crate::store::checkpoint::Checkpoints>,
 }
 
 /// One queue, and the nudge that wakes this process's worker on it.
@@ -81,7 +83,7 @@ impl<S> Lanes<S> {
     fn build(name: &str, make: impl Fn(&str) -> S) -> Lanes<S> {
         let lane = |name: &str| Lane { name: name.to_owned(), storage: make(name), nudge: Nudge::default() };
         let lanes = apiary_connectors::all().iter().map(|c| (c.id(), lane(&lane_name(name, c.id())))).collect();
-        Lanes { shared: lane(name), lanes }
+        Lanes { shared: lane(name), lanes, _checkpoints: None }
     }
 
     /// The shared queue, then every connector's.
@@ -128,12 +130,16 @@ impl Queue {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.map_err(|e| err(&e))?;
+                let writer = crate::store::checkpoint::for_writer(opts.clone());
+                let pool =
+                    SqlitePoolOptions::new().max_connections(1).connect_with(writer).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                Ok(Queue::Sqlite(Lanes::build(&config.queue.name, |name| {
+                let checkpoints = crate::store::checkpoint::start(&opts).await.map_err(|e| err(&e))?;
+                let lanes = Lanes::build(&config.queue.name, |name| {
                     let cfg = apalis_sqlite::Config::default().queue(name).batch_size(10);
                     apalis_sqlite::SqliteStorage::new(&pool).with_config(cfg)
-                })))
+                });
+                Ok(Queue::Sqlite(Lanes { _checkpoints: Some(checkpoints), ..lanes }))
             }
             QueueBackend::Postgres => {
                 let opts = crate::store::pg_options(&config.database_url).map_err(|e| err(&e))?;

@@ -10,6 +10,7 @@
 //!
 //! Every write is idempotent, because jobs are delivered at least once.
 
+pub(crate) mod checkpoint;
 mod jobs;
 #[cfg(test)]
 mod tests;
@@ -82,6 +83,8 @@ pub struct Sqlite {
     pub writer: SqlitePool,
     /// Connections that only read.
     pub reader: SqlitePool,
+    /// The log's checkpoints, from a connection of their own.
+    _checkpoints: checkpoint::Checkpoints,
 }
 
 /// Run the same sqlx code on whichever pool the store holds: with SQLite, its writer.
@@ -308,9 +311,10 @@ impl Store {
                     .map_err(|e| StoreError::Unavailable(e.to_string()))
             };
             // The writer first: it creates the file and sets WAL before a reader opens it.
-            let writer = open(1, opts.clone()).await?;
+            let writer = open(1, checkpoint::for_writer(opts.clone())).await?;
+            let checkpoints = checkpoint::start(&opts).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let reader = open(8, opts.read_only(true)).await?;
-            Store::Sqlite(Sqlite { writer, reader })
+            Store::Sqlite(Sqlite { writer, reader, _checkpoints: checkpoints })
         } else {
             // Commits do not wait for the WAL to reach disk (`synchronous_commit = off`), except
             // a new job's (see `create_job`): everything else written here is a cached result,
@@ -424,9 +428,8 @@ impl Store {
             Store::Sqlite(db) => {
                 let mut conn = db.writer.acquire().await?;
                 match bound!(sqlx::query_scalar::<_, bool>(RECORD_FETCH_SQLITE)).fetch_all(&mut *conn).await {
-                    Ok(written) => Ok(result.map(|_| {
-                        if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged }
-                    })),
+                    Ok(written) => Ok(result
+                        .map(|_| if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged })),
                     Err(e) => {
                         // The batch may have stopped inside its transaction: end it here, or
                         // let the connection go rather than hand it on mid-transaction.

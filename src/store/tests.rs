@@ -212,7 +212,14 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
     let p = params();
     let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
     let now = Utc::now();
-    let result = NewResult { connector: "arxiv", key: "arxiv?k=1", params: &p, records: &records, record_count: 1, fetched_at: now };
+    let result = NewResult {
+        connector: "arxiv",
+        key: "arxiv?k=1",
+        params: &p,
+        records: &records,
+        record_count: 1,
+        fetched_at: now,
+    };
     let log = |outcome| FetchLog {
         job_id: "a",
         connector: "arxiv",
