@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 pub use scheduler::run_scheduler;
 pub use wake::Nudge;
@@ -131,8 +131,7 @@ impl Queue {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
                 let writer = crate::store::checkpoint::for_writer(opts.clone());
-                let pool =
-                    SqlitePoolOptions::new().max_connections(1).connect_with(writer).await.map_err(|e| err(&e))?;
+                let pool = crate::store::sqlite_pool(1).connect_with(writer).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
                 let checkpoints = crate::store::checkpoint::start(&opts).await.map_err(|e| err(&e))?;
                 let lanes = Lanes::build(&config.queue.name, |name| {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::oneshot;
 
 /// How often the background connection checkpoints.
@@ -34,7 +34,7 @@ pub struct Checkpoints {
 /// Checkpoint the database `opts` opens every [`EVERY`] from a connection of its own, until the
 /// [`Checkpoints`] returned and all its clones are dropped.
 pub async fn start(opts: &SqliteConnectOptions) -> Result<Checkpoints, sqlx::Error> {
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+    let pool = super::sqlite_pool(1).connect_with(opts.clone()).await?;
     let (alive, mut dropped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
@@ -58,6 +58,8 @@ pub async fn start(opts: &SqliteConnectOptions) -> Result<Checkpoints, sqlx::Err
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
+
+    use sqlx::sqlite::SqlitePoolOptions;
 
     use super::*;
 
