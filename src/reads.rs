@@ -78,6 +78,8 @@ impl Entry {
         let mut head = serde_json::to_vec(&head)?;
         // Opened again for the fields of each read.
         head.pop();
+        // Held for as long as the entry is: no more than it needs (the writer grew it by doubling).
+        head.shrink_to_fit();
         Ok(Entry { head: Bytes::from(head), content_hash: d.content_hash.clone(), fetched_at: d.fetched_at })
     }
 
@@ -104,8 +106,11 @@ impl Entry {
         Body { head: Some(self.head.clone()), tail: Some(Bytes::from(tail)) }
     }
 
+    /// What keeping this entry under `key` costs: its bytes, the key twice (map and eviction
+    /// order) and the bookkeeping around them.
     fn size(&self, key: &str) -> usize {
-        self.head.len() + key.len() + self.content_hash.len() + 64
+        const BOOKKEEPING: usize = 256;
+        self.head.len() + 2 * key.len() + self.content_hash.len() + BOOKKEEPING
     }
 }
 
