@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{Article, Record};
-use crate::text::{clean, clean_opt, snippet, timestamp};
+use crate::text::{clean, clean_opt, snippet, timestamp, unescape_html};
 use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
 
 /// Most results the API serves per page.
@@ -205,48 +205,6 @@ pub(crate) fn html_to_text(html: &str) -> String {
         out.push_str(rest);
     }
     clean(&unescape_html(&out))
-}
-
-/// Decode the HTML character references upstreams put in JSON text (`&amp;`, `&#39;`, `&#x27;`).
-/// Unknown or malformed references are kept as they are.
-pub(crate) fn unescape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        let decoded = tail.find(';').filter(|&end| end <= 10).and_then(|end| {
-            let name = &tail[1..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => {
-                    let n = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                        None => name.strip_prefix('#').and_then(|d| d.parse().ok()),
-                    };
-                    n.and_then(char::from_u32)
-                }
-            };
-            c.map(|c| (c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[derive(Deserialize)]

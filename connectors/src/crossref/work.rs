@@ -210,13 +210,5 @@ fn strip_markup(raw: &str) -> String {
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    let decoded = out
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&");
-    clean(&decoded)
+    clean(&crate::text::unescape_html(&out))
 }

@@ -5,14 +5,13 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::guardian::unescape_html;
 use crate::json::{self, F64, Obj, Str, StrictStr};
 use crate::record::{Article, Record};
-use crate::text::{clean_cow, epoch};
+use crate::text::{clean_cow, epoch, unescape_html};
 
 /// A post as a record; `None` without an id. `escaped`: its text still carries HTML escapes.
 pub(super) fn post(d: Post<'_>, escaped: bool) -> Option<Record> {
-    let unescaped = |v| if escaped { Cow::Owned(unescape_html(v)) } else { Cow::Borrowed(v) };
+    let unescaped = |v| if escaped { unescape_html(v) } else { Cow::Borrowed(v) };
     let text = |field| trimmed(field).map(|v| clean_cow(unescaped(v)));
     let id = trimmed(&d.name).map(str::to_owned).or_else(|| trimmed(&d.id).map(|id| format!("t3_{id}")))?;
     let url = match trimmed(&d.url) {

@@ -160,6 +160,12 @@ pub fn push_snippet(out: &mut String, s: &str) {
     }
 }
 
+/// Decode the HTML character references upstreams put in text (`&amp;`, `&mdash;`, `&#39;`,
+/// `&#x27;`, every HTML5 name); unknown or malformed references are kept as they are.
+pub(crate) fn unescape_html(s: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::decode_html_entities(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +192,16 @@ mod tests {
             };
             assert_eq!(snippet(&s), expected, "{s:?}");
         }
+    }
+
+    /// Every HTML name is decoded, not a handful (`&mdash;` reached Guardian and Reddit records),
+    /// and what is not a reference stays as it was.
+    #[test]
+    fn html_references_are_decoded() {
+        assert_eq!(unescape_html("Tom &amp; Jerry &mdash; &ldquo;live&rdquo;&hellip;"), "Tom & Jerry — “live”…");
+        assert_eq!(unescape_html("it&#39;s &#x27;q&#x27; &lt;b&gt;"), "it's 'q' <b>");
+        assert_eq!(unescape_html("AT&T; a & b; &unknownname; &#xZZ;"), "AT&T; a & b; &unknownname; &#xZZ;");
+        assert!(matches!(unescape_html("no references"), std::borrow::Cow::Borrowed(_)));
     }
 
     /// The fast path gives what the general path gives, and leaves it everything else.
