@@ -144,11 +144,15 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
             .map(|(_, r)| *r)
             .collect::<Vec<_>>()
             .join("+");
+        let stop = stopped();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut stop = std::pin::pin!(stop);
             loop {
-                tick.tick().await;
-                fleet.heartbeat(&role).await;
+                tokio::select! {
+                    _ = tick.tick() => fleet.heartbeat(&role).await,
+                    _ = &mut stop => break,
+                }
             }
         });
     }

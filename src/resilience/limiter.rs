@@ -89,8 +89,8 @@ impl Limiter {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How long the next call would wait now, without taking a slot.
-    pub fn wait(&self) -> Duration {
+    /// How long until a call could take a slot, as of now; nothing is taken.
+    pub fn until_free(&self) -> Duration {
         let now = Instant::now();
         let logs = self.lock();
         logs.iter().map(|l| l.next_slot(now) - now).max().unwrap_or(Duration::ZERO)

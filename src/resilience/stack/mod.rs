@@ -231,7 +231,7 @@ impl Stack {
     /// `Ok` holds the moment the wait ended, which is when the call starts.
     async fn pace(&self, now: Instant) -> Result<Instant, Duration> {
         let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter, now).await };
-        let alone = self.limiter.wait();
+        let alone = self.limiter.until_free();
         if alone > self.max_wait {
             return Err(alone);
         }
