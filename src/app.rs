@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apiary_connectors::{Connector, ParamError, Params, dataset_key, params::validate};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::fetch::Fetcher;
@@ -15,6 +15,16 @@ use crate::queue::{Queue, QueueError};
 use crate::reads::{Entry, Lookup, ReadCache};
 use crate::resilience::{BreakerState, Fleet, Snapshot};
 use crate::store::{Dataset, JobRow, NewJob, Store, StoreError};
+
+/// How a read stands ([`App::standing`]).
+#[derive(Debug)]
+pub struct Standing {
+    pub age: Duration,
+    pub breaker: BreakerState,
+    pub stale: bool,
+    /// The refresh a stale read queued.
+    pub refresh_job: Option<String>,
+}
 
 /// Everything a request handler or a job needs, built once per process.
 pub struct App {
@@ -440,6 +450,24 @@ impl App {
         Some(snap)
     }
 
+    /// How a read of `q`'s dataset, fetched at `fetched_at`, stands now: the one rule for every
+    /// read (`GET /v1/datasets/…` and `apiary get`). Stale when older than the connector's TTL or
+    /// its breaker is not closed; a stale read queues one (deduplicated) refresh unless the
+    /// breaker is open.
+    pub async fn standing(&self, q: &Question, fetched_at: DateTime<Utc>) -> Standing {
+        let age = (Utc::now() - fetched_at).to_std().unwrap_or(Duration::ZERO);
+        let breaker = self.dataset_breaker_state(q.connector, &q.params).await;
+        let stale = self.is_stale(q.connector.id(), age, breaker);
+        let mut refresh_job = None;
+        if stale && breaker != BreakerState::Open {
+            match self.enqueue(q).await {
+                Ok((job, _)) => refresh_job = Some(job.id),
+                Err(e) => tracing::warn!(dataset = %q.key, error = %e, "could not queue a refresh"),
+            }
+        }
+        Standing { age, breaker, stale, refresh_job }
+    }
+
     /// Whether a cached dataset of `connector` fetched `age` ago is stale, given its breaker.
     pub fn is_stale(&self, connector: &str, age: Duration, breaker: BreakerState) -> bool {
         let ttl = self.config.connector(connector).map_or(Duration::ZERO, |c| c.ttl);
@@ -449,10 +477,5 @@ impl App {
     /// A stored dataset's parameters, as the connector takes them.
     pub fn params(stored: &serde_json::Map<String, serde_json::Value>) -> Params {
         stored.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
-    }
-
-    /// Age of a cached dataset now.
-    pub fn age(dataset: &Dataset) -> Duration {
-        (Utc::now() - dataset.fetched_at).to_std().unwrap_or(Duration::ZERO)
     }
 }

@@ -297,17 +297,21 @@ async fn get(app: &App, connector: &str, pairs: &[String]) -> anyhow::Result<Exi
         eprintln!("{} has never been fetched; run `apiary enqueue {connector} ... --wait` first", q.key);
         return Ok(ExitCode::from(4));
     };
-    let age = App::age(&d);
-    let out = serde_json::json!({
+    let standing = app.standing(&q, d.fetched_at).await;
+    let mut out = serde_json::json!({
         "dataset": d.key,
         "connector": d.connector,
         "params": d.params.0,
         "records": d.records.0,
         "record_count": d.record_count,
         "fetched_at": d.fetched_at,
-        "age_seconds": age.as_secs(),
-        "stale": app.is_stale(&d.connector, age, app.dataset_breaker_state(q.connector, &q.params).await),
+        "age_seconds": standing.age.as_secs(),
+        "stale": standing.stale,
+        "breaker": standing.breaker,
     });
+    if let Some(job) = standing.refresh_job {
+        out["refresh_job"] = job.into();
+    }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::error::{ApiError, rejection};
-use crate::app::{App, Question};
+use crate::app::{App, Question, Standing};
 use crate::reads::{Entry, ReadState};
 use crate::resilience::BreakerState;
 use crate::store::{Dataset, DatasetSummary, JobStatus};
@@ -186,29 +186,11 @@ fn count_read(connector: &'static str, result: &'static str) {
     counter.increment(1);
 }
 
-/// How a read stands now: its age, breaker, whether it is stale, and the refresh a stale read
-/// queued. Counted in `apiary_reads_total`.
-struct Standing {
-    age: Duration,
-    breaker: BreakerState,
-    stale: bool,
-    refresh_job: Option<String>,
-}
-
+/// How a read stands ([`App::standing`]), counted in `apiary_reads_total`.
 async fn standing(app: &App, q: &Question, fetched_at: chrono::DateTime<chrono::Utc>) -> Standing {
-    let id = q.connector.id();
-    let age = (chrono::Utc::now() - fetched_at).to_std().unwrap_or(Duration::ZERO);
-    let breaker = app.dataset_breaker_state(q.connector, &q.params).await;
-    let stale = app.is_stale(id, age, breaker);
-    let mut refresh_job = None;
-    if stale && breaker != BreakerState::Open {
-        match app.enqueue(q).await {
-            Ok((job, _)) => refresh_job = Some(job.id),
-            Err(e) => tracing::warn!(dataset = %q.key, error = %e, "could not queue a refresh"),
-        }
-    }
-    count_read(id, if stale { "stale" } else { "fresh" });
-    Standing { age, breaker, stale, refresh_job }
+    let s = app.standing(q, fetched_at).await;
+    count_read(q.connector.id(), if s.stale { "stale" } else { "fresh" });
+    s
 }
 
 /// A read answered from the read cache.

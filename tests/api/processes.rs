@@ -99,3 +99,37 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
     assert!(!api.force("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
     let _ = stop.send(());
 }
+
+/// `apiary get` reads by the same rule as `GET /v1/datasets/…`: a dataset past its TTL is
+/// stale, and the read queues its refresh (once: a second read finds the same job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiary_get_flags_a_stale_dataset_and_queues_its_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("apiary.db").display());
+    let store = apiary::store::Store::connect(&url).await.unwrap();
+    let params: apiary_connectors::Params = [("search_query", "all:stale"), ("max_results", "3")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let q = apiary::app::Question::new("arxiv", params).unwrap();
+    let records = serde_json::value::to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    store.upsert_dataset("arxiv", &q.key, &q.params_json(), &records, 1, long_ago).await.unwrap();
+
+    let get = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_apiary"))
+            .args(["get", "arxiv", "search_query=all:stale", "max_results=3"])
+            .current_dir(dir.path())
+            .env("APIARY_DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = get();
+    assert_eq!((&first["stale"], &first["breaker"]), (&true.into(), &"closed".into()), "{first}");
+    let job = first["refresh_job"].as_str().expect("a stale read queues a refresh").to_owned();
+    let row = store.job(&job).await.unwrap().expect("the refresh job is in the store");
+    assert_eq!((row.key.as_str(), row.status()), (q.key.as_str(), apiary::store::JobStatus::Queued));
+    assert_eq!(get()["refresh_job"], job.as_str(), "the pending refresh is reused, not doubled");
+}
