@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{Article, Record};
 use crate::text::{clean, clean_opt, snippet, timestamp, unescape_html};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Most results the API serves per page.
 const MAX_PAGE_SIZE: u64 = 200;
@@ -40,21 +40,19 @@ static PARAMS: [Param; 8] = [
     Param::optional("max_pages", "pages to fetch from `page` on (default 1, at most 20)"),
 ];
 
+static META: Meta = Meta {
+    id: "guardian",
+    describe: "The Guardian Content API search (key required)",
+    group: Group::News,
+    params: &PARAMS,
+    requires_key: true,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Guardian {
-    fn id(&self) -> &'static str {
-        "guardian"
-    }
-    fn describe(&self) -> &'static str {
-        "The Guardian Content API search (key required)"
-    }
-    fn group(&self) -> Group {
-        Group::News
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn requires_key(&self) -> bool {
-        true
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

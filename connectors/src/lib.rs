@@ -68,6 +68,27 @@ impl Group {
     }
 }
 
+/// A connector's description, one constant per connector.
+#[derive(Debug)]
+pub struct Meta {
+    /// The one id used for config keys, queue, cache rows, metric labels and file names.
+    pub id: &'static str,
+    /// One line on what this upstream serves.
+    pub describe: &'static str,
+    /// Which breaker defaults apply.
+    pub group: Group,
+    /// The upstream's own parameter names this connector accepts.
+    pub params: &'static [Param],
+    /// Whether calls need `APIARY_CONNECTORS__<ID>__API_KEY` (false for an optional key).
+    pub requires_key: bool,
+    /// Whether calls need `APIARY_CONTACT_EMAIL` (the upstream refuses anonymous callers).
+    pub requires_contact: bool,
+    /// The operations a breaker may be kept for (`breaker.per_operation`): the distinct endpoints
+    /// or steps this connector calls, as named in [`Request::step`]. A request whose step is not
+    /// listed goes through the connector's own breaker.
+    pub operations: &'static [&'static str],
+}
+
 /// One upstream API.
 ///
 /// A fetch is a chain of requests: [`Connector::start`] builds the first one, and each response
@@ -75,21 +96,31 @@ impl Group {
 /// a [`Page`] of records and, when there is more to fetch, the next request. The worker runs the
 /// chain and stores the records only when the whole chain succeeded.
 pub trait Connector: Send + Sync + 'static {
-    /// The one id used for config keys, queue, cache rows, metric labels and file names.
-    fn id(&self) -> &'static str;
-    /// One line on what this upstream serves.
-    fn describe(&self) -> &'static str;
-    /// Which breaker defaults apply.
-    fn group(&self) -> Group;
-    /// The upstream's own parameter names this connector accepts.
-    fn params(&self) -> &'static [Param];
-    /// Whether calls need `APIARY_CONNECTORS__<ID>__API_KEY` (an optional key returns false).
-    fn requires_key(&self) -> bool {
-        false
+    /// What this connector is, as data.
+    fn meta(&self) -> &'static Meta;
+    /// [`Meta::id`].
+    fn id(&self) -> &'static str {
+        self.meta().id
     }
-    /// Whether calls need `APIARY_CONTACT_EMAIL` (the upstream refuses anonymous callers).
+    /// [`Meta::describe`].
+    fn describe(&self) -> &'static str {
+        self.meta().describe
+    }
+    /// [`Meta::group`].
+    fn group(&self) -> Group {
+        self.meta().group
+    }
+    /// [`Meta::params`].
+    fn params(&self) -> &'static [Param] {
+        self.meta().params
+    }
+    /// [`Meta::requires_key`].
+    fn requires_key(&self) -> bool {
+        self.meta().requires_key
+    }
+    /// [`Meta::requires_contact`].
     fn requires_contact(&self) -> bool {
-        false
+        self.meta().requires_contact
     }
     /// Cross-field rules and canonical forms (e.g. a CIK padded to ten digits), applied after the
     /// generic unknown/missing checks so that equal questions get equal dataset keys.
@@ -106,11 +137,9 @@ pub trait Connector: Send + Sync + 'static {
     fn read_token(&self, resp: &Response) -> Result<(String, std::time::Duration), ConnectorError> {
         Err(resp.status_error())
     }
-    /// The operations a breaker may be kept for (`breaker.per_operation`): the distinct endpoints
-    /// or steps this connector calls, as named in [`Request::step`]. A request whose step is not
-    /// listed goes through the connector's own breaker.
+    /// [`Meta::operations`].
     fn operations(&self) -> &'static [&'static str] {
-        &[]
+        self.meta().operations
     }
     /// The steps a fetch may go on to after a request of `step` (PubMed: a term search's
     /// `esearch` is followed by `efetch`), so that a read can tell every breaker its refresh

@@ -29,7 +29,7 @@ use crate::json::StrictStr;
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{Article, Record};
 use crate::text::{clean_cow, snippet, timestamp};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Most articles NewsAPI serves per page.
 const MAX_PAGE_SIZE: u64 = 100;
@@ -69,21 +69,19 @@ static PARAMS: [Param; 11] = [
     ),
 ];
 
+static META: Meta = Meta {
+    id: "newsapi",
+    describe: "NewsAPI news articles and top headlines (key required)",
+    group: Group::News,
+    params: &PARAMS,
+    requires_key: true,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for NewsApi {
-    fn id(&self) -> &'static str {
-        "newsapi"
-    }
-    fn describe(&self) -> &'static str {
-        "NewsAPI news articles and top headlines (key required)"
-    }
-    fn group(&self) -> Group {
-        Group::News
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn requires_key(&self) -> bool {
-        true
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -32,7 +32,7 @@ use crate::json::{self, F64, JNum, List, Obj, Str, object};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{PriceBar, Record};
 use crate::text::{self, snippet};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 pub struct Polygon;
 
@@ -49,21 +49,19 @@ static PARAMS: [Param; 7] = [
     Param::optional("limit", "base aggregates per page, 1..=50000 (upstream default 5000)"),
 ];
 
+static META: Meta = Meta {
+    id: "polygon",
+    describe: "Polygon.io (Massive) aggregate price bars (/v2/aggs, JSON)",
+    group: Group::Financial,
+    params: &PARAMS,
+    requires_key: true,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Polygon {
-    fn id(&self) -> &'static str {
-        "polygon"
-    }
-    fn describe(&self) -> &'static str {
-        "Polygon.io (Massive) aggregate price bars (/v2/aggs, JSON)"
-    }
-    fn group(&self) -> Group {
-        Group::Financial
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn requires_key(&self) -> bool {
-        true
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -49,18 +49,19 @@ static PARAMS: [Param; 3] = [
     Param::optional("interval", "1m, 2m, 5m, 15m, 30m, 60m, 90m, 1h, 1d (default), 5d, 1wk, 1mo or 3mo"),
 ];
 
+static META: crate::Meta = crate::Meta {
+    id: "yahoo_finance",
+    describe: "Yahoo Finance price bars (unofficial chart API v8, JSON)",
+    group: Group::Financial,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for YahooFinance {
-    fn id(&self) -> &'static str {
-        "yahoo_finance"
-    }
-    fn describe(&self) -> &'static str {
-        "Yahoo Finance price bars (unofficial chart API v8, JSON)"
-    }
-    fn group(&self) -> Group {
-        Group::Financial
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
+    fn meta(&self) -> &'static crate::Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

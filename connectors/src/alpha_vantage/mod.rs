@@ -43,7 +43,7 @@ use body::{Body, Notices, QuoteBody, SeriesBody, quote, series};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::Record;
 use crate::text;
-use crate::{Connector, ConnectorError, Context, ErrorClass, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, ErrorClass, Group, Meta, Page, Request, Response};
 
 pub struct AlphaVantage;
 
@@ -72,21 +72,19 @@ static PARAMS: [Param; 4] = [
     Param::optional("outputsize", "compact (latest 100 points, default) or full; daily and intraday series only"),
 ];
 
+static META: Meta = Meta {
+    id: "alpha_vantage",
+    describe: "Alpha Vantage stock quotes and price series (/query, JSON)",
+    group: Group::Financial,
+    params: &PARAMS,
+    requires_key: true,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for AlphaVantage {
-    fn id(&self) -> &'static str {
-        "alpha_vantage"
-    }
-    fn describe(&self) -> &'static str {
-        "Alpha Vantage stock quotes and price series (/query, JSON)"
-    }
-    fn group(&self) -> Group {
-        Group::Financial
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn requires_key(&self) -> bool {
-        true
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -22,7 +22,7 @@ mod events;
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::text::clean;
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Entries asked for per request; arXiv recommends modest pages.
 const PAGE_SIZE: u64 = 100;
@@ -42,18 +42,19 @@ static PARAMS: [Param; 6] = [
     Param::optional("sortOrder", "ascending or descending"),
 ];
 
+static META: Meta = Meta {
+    id: "arxiv",
+    describe: "arXiv preprints (Atom query API)",
+    group: Group::Research,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Arxiv {
-    fn id(&self) -> &'static str {
-        "arxiv"
-    }
-    fn describe(&self) -> &'static str {
-        "arXiv preprints (Atom query API)"
-    }
-    fn group(&self) -> Group {
-        Group::Research
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -41,7 +41,7 @@ mod table;
 
 use crate::params::{Param, ParamError, Params};
 use crate::text::{clean, snippet};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Variables the Census accepts in one query.
 const MAX_VARIABLES: usize = 50;
@@ -56,18 +56,19 @@ static PARAMS: [Param; 5] = [
     Param::optional("in", "enclosing geography, e.g. state:24 or state:06 county:037"),
 ];
 
+static META: Meta = Meta {
+    id: "census",
+    describe: "US Census Bureau data API (ACS, decennial, time series), rows keyed by geography",
+    group: Group::Government,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Census {
-    fn id(&self) -> &'static str {
-        "census"
-    }
-    fn describe(&self) -> &'static str {
-        "US Census Bureau data API (ACS, decennial, time series), rows keyed by geography"
-    }
-    fn group(&self) -> Group {
-        Group::Government
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

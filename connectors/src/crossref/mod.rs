@@ -33,7 +33,7 @@ use work::{Body, paper};
 use crate::json::{self, Obj};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::Record;
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// CrossRef's own default page size.
 const DEFAULT_ROWS: u64 = 20;
@@ -51,19 +51,21 @@ static PARAMS: [Param; 5] = [
         .in_path(),
 ];
 
+static META: Meta = Meta {
+    id: "crossref",
+    describe: "CrossRef DOI metadata for scholarly works (REST /works)",
+    group: Group::Research,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Crossref {
-    fn id(&self) -> &'static str {
-        "crossref"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    fn describe(&self) -> &'static str {
-        "CrossRef DOI metadata for scholarly works (REST /works)"
-    }
-    fn group(&self) -> Group {
-        Group::Research
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
+
     // requires_key/requires_contact keep the defaults (false): No key is needed (a Metadata Plus token is used if configured); identification is sent when configured.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

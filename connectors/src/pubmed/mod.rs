@@ -30,7 +30,7 @@ mod xml;
 
 use crate::params::{self, Param, ParamError, Params};
 use crate::request::Method;
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// PMIDs returned when the caller does not say (NCBI's own esearch default).
 const DEFAULT_RETMAX: u64 = 20;
@@ -49,22 +49,21 @@ static PARAMS: [Param; 4] = [
     Param::optional("id", "comma-separated PMIDs to fetch directly (instead of term)"),
 ];
 
+static META: Meta = Meta {
+    id: "pubmed",
+    describe: "PubMed citations and abstracts (NCBI E-utilities esearch + efetch)",
+    group: Group::Research,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &["esearch", "efetch"],
+};
+
 impl Connector for Pubmed {
-    fn id(&self) -> &'static str {
-        "pubmed"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    fn describe(&self) -> &'static str {
-        "PubMed citations and abstracts (NCBI E-utilities esearch + efetch)"
-    }
-    fn group(&self) -> Group {
-        Group::Research
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn operations(&self) -> &'static [&'static str] {
-        &["esearch", "efetch"]
-    }
+
     fn steps_after(&self, step: &str) -> &'static [&'static str] {
         match step {
             "esearch" => &["efetch"],

@@ -41,7 +41,7 @@ use crate::json::{self, StrictStr};
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::Record;
 use crate::text::{clean, snippet};
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 use body::{Body, kind, post};
 
 /// Most posts reddit returns per request.
@@ -63,18 +63,19 @@ static PARAMS: [Param; 4] = [
     Param::optional("t", "time window for top/controversial: hour, day, week, month, year or all"),
 ];
 
+static META: Meta = Meta {
+    id: "reddit",
+    describe: "Reddit subreddit listings (posts)",
+    group: Group::News,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &[],
+};
+
 impl Connector for Reddit {
-    fn id(&self) -> &'static str {
-        "reddit"
-    }
-    fn describe(&self) -> &'static str {
-        "Reddit subreddit listings (posts)"
-    }
-    fn group(&self) -> Group {
-        Group::News
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -46,7 +46,7 @@ use body::{Body, CikJson, facts, filings};
 use crate::json::{self, Obj};
 use crate::params::{self, Param, ParamError, Params};
 use crate::text::snippet;
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Where the archive documents live (not under `data.sec.gov`).
 const ARCHIVE_ROOT: &str = "https://www.sec.gov/Archives/edgar/data";
@@ -60,24 +60,19 @@ static PARAMS: [Param; 2] = [
     Param::optional("endpoint", "submissions (filings, the default) or companyfacts (XBRL facts)"),
 ];
 
+static META: Meta = Meta {
+    id: "sec_edgar",
+    describe: "SEC EDGAR company filings and XBRL facts (data.sec.gov)",
+    group: Group::Government,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: true,
+    operations: &["submissions", "companyfacts"],
+};
+
 impl Connector for SecEdgar {
-    fn id(&self) -> &'static str {
-        "sec_edgar"
-    }
-    fn describe(&self) -> &'static str {
-        "SEC EDGAR company filings and XBRL facts (data.sec.gov)"
-    }
-    fn group(&self) -> Group {
-        Group::Government
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn requires_contact(&self) -> bool {
-        true
-    }
-    fn operations(&self) -> &'static [&'static str] {
-        &["submissions", "companyfacts"]
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

@@ -34,7 +34,7 @@ use body::{Body, BodySeed};
 use crate::json::{self, Seed};
 use crate::params::{self, Param, ParamError, Params};
 use crate::text::clean;
-use crate::{Connector, ConnectorError, Context, Group, Page, Request, Response};
+use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// S2's page size cap and default.
 const PAGE_SIZE: u64 = 100;
@@ -58,22 +58,21 @@ static PARAMS: [Param; 5] = [
         .in_path(),
 ];
 
+static META: Meta = Meta {
+    id: "semantic_scholar",
+    describe: "Semantic Scholar papers (Graph API search and paper details)",
+    group: Group::Research,
+    params: &PARAMS,
+    requires_key: false,
+    requires_contact: false,
+    operations: &["search", "paper"],
+};
+
 impl Connector for SemanticScholar {
-    fn id(&self) -> &'static str {
-        "semantic_scholar"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    fn describe(&self) -> &'static str {
-        "Semantic Scholar papers (Graph API search and paper details)"
-    }
-    fn group(&self) -> Group {
-        Group::Research
-    }
-    fn params(&self) -> &'static [Param] {
-        &PARAMS
-    }
-    fn operations(&self) -> &'static [&'static str] {
-        &["search", "paper"]
-    }
+
     // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); S2 asks for no identification.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
