@@ -578,7 +578,7 @@ async fn reading_app(state: BreakerState) -> (Arc<apiary::app::App>, String, tem
         .upsert_dataset("arxiv", &q.key, &q.params_json(), &records, page.records.len(), chrono::Utc::now())
         .await
         .unwrap();
-    app.fetcher.stack("arxiv").unwrap().force(None, Some(state)).await;
+    app.fetcher.stack("arxiv").unwrap().hold(None, Some(state)).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/datasets/arxiv?{ARXIV_QUERY}", listener.local_addr().unwrap());

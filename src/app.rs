@@ -188,14 +188,14 @@ impl App {
     /// `operation`, or every breaker of the connector. Fleet-wide through Redis in fleet mode;
     /// otherwise recorded in the store, where other processes' workers pick it up
     /// ([`App::apply_holds`]). `Ok(false)` when there is no such breaker.
-    pub async fn force(
+    pub async fn hold(
         &self,
         id: &str,
         operation: Option<&str>,
         state: Option<BreakerState>,
     ) -> Result<bool, StoreError> {
         let Some(stack) = self.fetcher.stack(id) else { return Ok(false) };
-        if !stack.force(operation, state).await {
+        if !stack.hold(operation, state).await {
             return Ok(false);
         }
         if self.fleet.is_none() {
@@ -219,8 +219,8 @@ impl App {
             for breaker in stack.breakers() {
                 let key = crate::resilience::breaker_key(stack.id, breaker.operation());
                 let wanted = holds.iter().find(|(k, _)| *k == key).map(|(_, state)| *state);
-                if breaker.forced() != wanted {
-                    breaker.force(wanted);
+                if breaker.held() != wanted {
+                    breaker.hold(wanted);
                     let held = wanted.map_or("released", BreakerState::as_str);
                     tracing::warn!(breaker = %key, state = held, "operator hold on the breaker taken over from the store");
                 }
@@ -385,7 +385,7 @@ impl App {
         Some(
             self.persisted_breaker(id, operation)
                 .await
-                .filter(|s| s.forced.is_some() || local.forced.is_none())
+                .filter(|s| s.held.is_some() || local.held.is_none())
                 .unwrap_or(local),
         )
     }
@@ -444,7 +444,7 @@ impl App {
         };
         let mut snap = snaps.iter().find(|s| s.connector == id && s.operation.as_deref() == operation)?.clone();
         // An open breaker past its retry time is half-open, whether or not a worker has probed yet.
-        if snap.state == BreakerState::Open && snap.forced.is_none() && snap.retry_at.is_some_and(|t| t <= Utc::now()) {
+        if snap.state == BreakerState::Open && snap.held.is_none() && snap.retry_at.is_some_and(|t| t <= Utc::now()) {
             snap.state = BreakerState::HalfOpen;
         }
         Some(snap)

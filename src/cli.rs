@@ -345,8 +345,8 @@ async fn status(app: &App) -> anyhow::Result<ExitCode> {
             let line = match snaps.iter().find(|s| s.connector == c.id() && s.operation.as_deref() == operation) {
                 Some(s) => {
                     let retry = s.retry_at.map(|t| format!(", retry at {}", t.to_rfc3339())).unwrap_or_default();
-                    let forced = s.forced.map(|f| format!(" (forced {})", f.as_str())).unwrap_or_default();
-                    format!("{}{forced}, {} of {} recent calls failed{retry}", s.state.as_str(), s.failures, s.calls)
+                    let held = s.held.map(|f| format!(" (held {})", f.as_str())).unwrap_or_default();
+                    format!("{}{held}, {} of {} recent calls failed{retry}", s.state.as_str(), s.failures, s.calls)
                 }
                 None => "closed".to_owned(),
             };

@@ -99,14 +99,14 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 
 #[derive(Deserialize)]
 pub struct ForceBreaker {
-    /// `open`, `closed`, or `auto` to release a forced state.
+    /// `open`, `closed`, or `auto` to release a hold.
     state: String,
     /// One operation's breaker (with `breaker.per_operation`); without it, every breaker of the
     /// connector.
     operation: Option<String>,
 }
 
-pub async fn force_breaker(
+pub async fn hold_breaker(
     State(app): State<Arc<App>>,
     Path(connector): Path<String>,
     body: Result<Json<ForceBreaker>, JsonRejection>,
@@ -116,7 +116,7 @@ pub async fn force_breaker(
         .fetcher
         .stack(&connector)
         .ok_or_else(|| ApiError::not_found("unknown_connector", format!("unknown connector `{connector}`")))?;
-    let forced = match body.state.as_str() {
+    let held = match body.state.as_str() {
         "open" => Some(BreakerState::Open),
         "closed" => Some(BreakerState::Closed),
         "auto" => None,
@@ -128,7 +128,7 @@ pub async fn force_breaker(
         }
     };
     let operation = body.operation.as_deref();
-    if !app.force(&connector, operation, forced).await? {
+    if !app.hold(&connector, operation, held).await? {
         let known: Vec<&str> = stack.operations().collect();
         return Err(ApiError::bad_request(
             "unknown_operation",
@@ -140,7 +140,7 @@ pub async fn force_breaker(
             },
         ));
     }
-    tracing::warn!(connector = %connector, operation = op_name(operation), state = %body.state, "breaker forced by an operator");
+    tracing::warn!(connector = %connector, operation = op_name(operation), state = %body.state, "breaker held by an operator");
     Ok(Json(serde_json::to_value(stack.snapshot_of(operation).await).unwrap_or_default()))
 }
 

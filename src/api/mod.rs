@@ -30,7 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/datasets", get(datasets::list))
         .route("/v1/datasets/{connector}", get(datasets::show))
         .route("/v1/breakers", get(jobs::breakers))
-        .route("/v1/breakers/{connector}", post(jobs::force_breaker))
+        .route("/v1/breakers/{connector}", post(jobs::hold_breaker))
         .route("/v1/connectors", get(jobs::connectors))
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers")

@@ -232,10 +232,10 @@ impl Fleet {
                 }
             };
         let now = time.0 * 1000 + time.1 / 1000;
-        let forced = hash.get("forced").and_then(|f| BreakerState::parse(f));
+        let held = hash.get("forced").and_then(|f| BreakerState::parse(f));
         let mut state = hash.get("state").and_then(|s| BreakerState::parse(s)).unwrap_or(BreakerState::Closed);
         let until: Option<i64> = hash.get("until").and_then(|u| u.parse().ok());
-        if state == BreakerState::Open && forced.is_none() && until.is_some_and(|u| now >= u) {
+        if state == BreakerState::Open && held.is_none() && until.is_some_and(|u| now >= u) {
             state = BreakerState::HalfOpen;
         }
         let horizon = match window_span_ms(s) {
@@ -254,13 +254,13 @@ impl Fleet {
             consecutive_failures: hash.get("consecutive").and_then(|c| c.parse().ok()).unwrap_or(0),
             opened_at: hash.get("opened_at").and_then(|v| v.parse().ok()).and_then(ms),
             retry_at: (state == BreakerState::Open).then(|| until.and_then(ms)).flatten(),
-            forced,
+            held,
         })
     }
 
     /// Hold the fleet's breaker open or closed, or release it with `None` (a breaker held open
     /// then probes at its next call, one held closed stays closed).
-    pub async fn force(&self, connector: &str, state: Option<BreakerState>) -> FleetResult<()> {
+    pub async fn hold(&self, connector: &str, state: Option<BreakerState>) -> FleetResult<()> {
         let key = self.key(&["breaker", connector]);
         let Some(s) = state else {
             let mut inv = self.release.prepare_invoke();
@@ -277,7 +277,7 @@ impl Fleet {
         match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                self.went_down("force breaker", &e);
+                self.went_down("hold breaker", &e);
                 Err(RedisDown)
             }
             Err(_) => Err(RedisDown),

@@ -146,7 +146,7 @@ async fn breaker_snapshots_round_trip(store: Store) {
         consecutive_failures: 2,
         opened_at: Some(Utc::now()),
         retry_at: Some(Utc::now() + Duration::seconds(30)),
-        forced: None,
+        held: None,
     };
     store.save_breaker(&snap).await.unwrap();
     store.save_breaker(&snap).await.unwrap();

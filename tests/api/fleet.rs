@@ -329,15 +329,15 @@ async fn a_released_fleet_hold_probes_or_stays_closed() {
         async move { fleet.snapshot(name, settings).await.expect("Redis").state }
     };
 
-    fleet.force("held-open", Some(BreakerState::Open)).await.unwrap();
+    fleet.hold("held-open", Some(BreakerState::Open)).await.unwrap();
     assert!(fleet.acquire("held-open", &settings).await.unwrap().is_err(), "held open refuses");
-    fleet.force("held-open", None).await.unwrap();
+    fleet.hold("held-open", None).await.unwrap();
     assert_eq!(state("held-open").await, BreakerState::HalfOpen);
     let permit = fleet.acquire("held-open", &settings).await.unwrap().expect("a probe after release");
     assert!(permit.probe);
 
-    fleet.force("held-closed", Some(BreakerState::Closed)).await.unwrap();
-    fleet.force("held-closed", None).await.unwrap();
+    fleet.hold("held-closed", Some(BreakerState::Closed)).await.unwrap();
+    fleet.hold("held-closed", None).await.unwrap();
     assert_eq!(state("held-closed").await, BreakerState::Closed);
     assert!(!fleet.acquire("held-closed", &settings).await.unwrap().expect("closed admits").probe);
 }

@@ -23,11 +23,11 @@ async fn an_api_only_process_sees_the_workers_breakers() {
 
     // The worker process's breaker opens (here: held open by an operator on that process).
     let stack = workers.fetcher.stack("arxiv").unwrap();
-    stack.breaker(None).unwrap().force(Some(BreakerState::Open));
+    stack.breaker(None).unwrap().hold(Some(BreakerState::Open));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let seen = api.breaker("arxiv", None).await.unwrap();
     assert_eq!(seen.state, BreakerState::Open, "the API process must not report its own idle breaker");
-    assert_eq!(seen.forced, Some(BreakerState::Open));
+    assert_eq!(seen.held, Some(BreakerState::Open));
     // `GET /v1/breakers` on the API process says the same.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/breakers", listener.local_addr().unwrap());
@@ -38,9 +38,9 @@ async fn an_api_only_process_sees_the_workers_breakers() {
     assert_eq!(body["breakers"].as_array().unwrap().len(), 12 + 2, "every breaker once: {body}");
 
     // Released and tripped for real: open, then half-open once its retry time has passed.
-    stack.breaker(None).unwrap().force(None);
-    stack.breaker(None).unwrap().force(Some(BreakerState::Closed));
-    stack.breaker(None).unwrap().force(None);
+    stack.breaker(None).unwrap().hold(None);
+    stack.breaker(None).unwrap().hold(Some(BreakerState::Closed));
+    stack.breaker(None).unwrap().hold(None);
     for _ in 0..4 {
         let p = stack.breaker(None).unwrap().try_acquire().unwrap();
         stack.breaker(None).unwrap().record(p, apiary::resilience::Outcome::Failure, Duration::ZERO);
@@ -69,7 +69,7 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
         let _ = stopped.await;
     }));
     let api = App::start(config.clone()).await.unwrap();
-    let held = |app: &App, id: &str, op: Option<&str>| app.fetcher.stack(id).unwrap().breaker(op).unwrap().forced();
+    let held = |app: &App, id: &str, op: Option<&str>| app.fetcher.stack(id).unwrap().breaker(op).unwrap().held();
     let eventually = |want: Option<BreakerState>, id: &'static str, op: Option<&'static str>| {
         let workers = workers.clone();
         async move {
@@ -84,19 +84,19 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
     };
 
     // Held open through the API process: the worker process's breaker follows within seconds.
-    assert!(api.force("arxiv", None, Some(BreakerState::Open)).await.unwrap());
+    assert!(api.hold("arxiv", None, Some(BreakerState::Open)).await.unwrap());
     eventually(Some(BreakerState::Open), "arxiv", None).await;
     // One operation only, on a connector that keeps a breaker per operation.
-    assert!(api.force("sec_edgar", Some("companyfacts"), Some(BreakerState::Open)).await.unwrap());
+    assert!(api.hold("sec_edgar", Some("companyfacts"), Some(BreakerState::Open)).await.unwrap());
     eventually(Some(BreakerState::Open), "sec_edgar", Some("companyfacts")).await;
     assert_eq!(held(&workers, "sec_edgar", Some("submissions")), None);
     // Released: the workers let go too, and a process started later sees no hold.
-    assert!(api.force("arxiv", None, None).await.unwrap());
+    assert!(api.hold("arxiv", None, None).await.unwrap());
     eventually(None, "arxiv", None).await;
     let later = App::start(config).await.unwrap();
     assert_eq!(held(&later, "arxiv", None), None);
     assert_eq!(held(&later, "sec_edgar", Some("companyfacts")), Some(BreakerState::Open), "a hold survives restarts");
-    assert!(!api.force("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
+    assert!(!api.hold("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
     let _ = stop.send(());
 }
 

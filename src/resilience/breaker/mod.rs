@@ -68,7 +68,8 @@ struct Inner {
     probes_in_flight: u32,
     probe_successes: u32,
     generation: u64,
-    forced: Option<BreakerState>,
+    /// An operator's hold.
+    held: Option<BreakerState>,
 }
 
 impl Breaker {
@@ -87,7 +88,7 @@ impl Breaker {
                 probes_in_flight: 0,
                 probe_successes: 0,
                 generation: 0,
-                forced: None,
+                held: None,
             }),
             listener: OnceLock::new(),
         }
@@ -127,7 +128,7 @@ impl Breaker {
     /// [`Breaker::try_acquire`] with the clock already read.
     pub fn try_acquire_at(&self, now: Instant) -> Result<Permit, Duration> {
         let mut s = self.lock();
-        match s.forced {
+        match s.held {
             Some(BreakerState::Open) => return Err(self.settings.recovery_timeout),
             Some(_) => return Ok(Permit { probe: false, generation: s.generation }),
             None => {}
@@ -173,7 +174,7 @@ impl Breaker {
             Outcome::Success => elapsed > self.settings.slow_call_threshold,
         };
         let mut s = self.lock();
-        if s.forced.is_some() {
+        if s.held.is_some() {
             return;
         }
         if permit.probe {
@@ -209,10 +210,10 @@ impl Breaker {
 
     /// Hold the breaker open or closed until released with `None`; released from an open hold,
     /// it probes at the next call.
-    pub fn force(&self, state: Option<BreakerState>) {
+    pub fn hold(&self, state: Option<BreakerState>) {
         let now = Instant::now();
         let mut s = self.lock();
-        let held = std::mem::replace(&mut s.forced, state);
+        let held = std::mem::replace(&mut s.held, state);
         match state {
             Some(BreakerState::Open) => self.transition(&mut s, BreakerState::Open, now),
             Some(_) => self.transition(&mut s, BreakerState::Closed, now),
@@ -231,8 +232,8 @@ impl Breaker {
     pub fn restore(&self, snap: &Snapshot) {
         let now = Instant::now();
         let mut s = self.lock();
-        s.forced = snap.forced;
-        if snap.state != BreakerState::Closed || snap.forced == Some(BreakerState::Open) {
+        s.held = snap.held;
+        if snap.state != BreakerState::Closed || snap.held == Some(BreakerState::Open) {
             let left = snap.retry_at.map_or(Duration::ZERO, |at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
             s.state = BreakerState::Open;
             s.until = now + left;
@@ -244,8 +245,8 @@ impl Breaker {
     }
 
     /// The state an operator holds the breaker in, if any.
-    pub fn forced(&self) -> Option<BreakerState> {
-        self.lock().forced
+    pub fn held(&self) -> Option<BreakerState> {
+        self.lock().held
     }
 
     /// The current state; an open breaker whose recovery time has passed reads as half-open.
@@ -277,7 +278,7 @@ impl Breaker {
             consecutive_failures: s.consecutive_failures,
             opened_at: if state == BreakerState::Closed { None } else { s.opened_at },
             retry_at,
-            forced: s.forced,
+            held: s.held,
         }
     }
 
@@ -344,7 +345,7 @@ impl Breaker {
 
 fn effective(s: &Inner, now: Instant) -> BreakerState {
     match s.state {
-        BreakerState::Open if s.forced.is_none() && now >= s.until => BreakerState::HalfOpen,
+        BreakerState::Open if s.held.is_none() && now >= s.until => BreakerState::HalfOpen,
         other => other,
     }
 }

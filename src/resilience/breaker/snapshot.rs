@@ -52,8 +52,10 @@ pub struct Snapshot {
     pub consecutive_failures: u32,
     pub opened_at: Option<DateTime<Utc>>,
     pub retry_at: Option<DateTime<Utc>>,
-    /// Set while an operator holds the breaker in a state.
-    pub forced: Option<BreakerState>,
+    /// Set while an operator holds the breaker in a state. Named `forced` on the wire and in
+    /// stored snapshots, as before.
+    #[serde(rename = "forced")]
+    pub held: Option<BreakerState>,
 }
 
 impl Snapshot {

@@ -111,22 +111,22 @@ async fn restore_keeps_an_open_breaker_open() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn forced_states_hold_until_released() {
+async fn held_states_last_until_released() {
     let b = Breaker::new("t", settings());
-    b.force(Some(BreakerState::Open));
+    b.hold(Some(BreakerState::Open));
     assert!(b.try_acquire().is_err());
     tokio::time::advance(Duration::from_secs(120)).await;
-    assert!(b.try_acquire().is_err(), "forced open ignores the recovery timeout");
-    b.force(Some(BreakerState::Closed));
+    assert!(b.try_acquire().is_err(), "held open ignores the recovery timeout");
+    b.hold(Some(BreakerState::Closed));
     for _ in 0..5 {
         call(&b, Outcome::Failure);
     }
-    assert_eq!(b.state(), BreakerState::Closed, "forced closed ignores failures");
-    b.force(None);
-    assert_eq!(b.snapshot().forced, None);
+    assert_eq!(b.state(), BreakerState::Closed, "held closed ignores failures");
+    b.hold(None);
+    assert_eq!(b.snapshot().held, None);
     assert_eq!(b.state(), BreakerState::Closed, "released from a closed hold: closed");
-    b.force(Some(BreakerState::Open));
-    b.force(None);
+    b.hold(Some(BreakerState::Open));
+    b.hold(None);
     assert_eq!(b.state(), BreakerState::HalfOpen, "released from an open hold: probes at once");
     let probe = b.try_acquire().expect("a probe");
     b.record(probe, Outcome::Success, Duration::ZERO);

@@ -191,7 +191,7 @@ impl Stack {
     /// Hold a breaker open or closed (fleet-wide in fleet mode), or release it with `None`:
     /// the one of `operation`, or with `operation` `None` every breaker of the connector.
     /// `false` when the stack has no breaker for `operation`.
-    pub async fn force(&self, operation: Option<&str>, state: Option<BreakerState>) -> bool {
+    pub async fn hold(&self, operation: Option<&str>, state: Option<BreakerState>) -> bool {
         let circuits: Vec<&Circuit> = match operation {
             None => std::iter::once(&self.circuit).chain(&self.operations).collect(),
             Some(op) => match self.named(Some(op)) {
@@ -200,9 +200,9 @@ impl Stack {
             },
         };
         for circuit in circuits {
-            circuit.breaker.force(state);
+            circuit.breaker.hold(state);
             if let Some(fleet) = &self.fleet {
-                let _ = fleet.force(&circuit.key, state).await;
+                let _ = fleet.hold(&circuit.key, state).await;
                 circuit.forget_view();
             }
         }
