@@ -2,13 +2,13 @@
 //! from the fast scanner (`crate::xml_scan`); where it is unsure, the feed is read again from
 //! the start with quick-xml's `Reader`, so a body gets quick-xml's reading (and errors) either way.
 //!
-//! It reads a body as the serde mapping it replaced did (quick-xml's `de` with `overlapped-lists`,
-//! into `Feed { totalResults, entry* }` and `Entry { id, title, summary, ... }`): the same fields
-//! by local name, the same failures (a missing `id`/`href`/`term`, a repeated single field, markup
-//! inside a text field, an unknown entity where the deserializer unescaped), and text taken
-//! verbatim (no trimming; `clean` applied where the record wants it). Strings borrow from the body
-//! until a record keeps them. One difference, in messages only: where a malformed body has several
-//! faults, the one named may differ (the deserializer scanned ahead for list items first).
+//! It reads a body as quick-xml's `de` with `overlapped-lists` would into `Feed { totalResults,
+//! entry* }` and `Entry { id, title, summary, ... }`: fields by local name, and the same failures
+//! (a missing `id`/`href`/`term`, a repeated single field, markup inside a text field, an unknown
+//! entity where the deserializer unescapes), with text taken verbatim (no trimming; `clean`
+//! applied where the record wants it). Strings borrow from the body until a record keeps them.
+//! Where a malformed body has several faults, the one named may differ from the deserializer's
+//! (it scans ahead for list items first).
 
 use std::borrow::Cow;
 
@@ -84,8 +84,9 @@ fn read(ev: &mut Events<'_>) -> Res<Feed> {
     Ok(feed)
 }
 
-/// Which list field of a struct started first: after it, the old deserializer scanned ahead for
-/// more of that list, buffering (and so unescaping) every other sibling on the way.
+/// Which list field of a struct started first: after it, quick-xml's deserializer scans ahead for
+/// more of that list, buffering (and so unescaping) every other sibling on the way; this pass
+/// refuses what that would.
 #[derive(Default)]
 struct Lists<'n> {
     first: Option<&'n str>,
