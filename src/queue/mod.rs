@@ -19,12 +19,10 @@ mod scheduler;
 mod wake;
 mod worker;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 pub use scheduler::run_scheduler;
 pub use wake::Nudge;
@@ -119,17 +117,11 @@ impl Queue {
         match backend {
             QueueBackend::Sqlite => {
                 let url = sibling_sqlite_url(&config.database_url);
-                // Every connection in WAL with `synchronous = NORMAL`, as the cache: apalis sets
-                // that only on the connection its setup runs on, and the others would wait for
-                // an fsync at every commit (a push, a fetch, an ack), which bounded a worker to a
-                // few hundred jobs a second. NORMAL loses nothing when the process dies; on
-                // power loss the last commits may go, as with the cache.
-                let opts = SqliteConnectOptions::from_str(&url)
-                    .map_err(|e| err(&e))?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10));
+                // Every connection opened as the cache's: apalis sets `synchronous = OFF` only on
+                // the connection its setup runs on, and the others would wait for an fsync at
+                // every commit (a push, a fetch, an ack), which bounded a worker to a few hundred
+                // jobs a second.
+                let opts = crate::store::sqlite_options(&url).map_err(|e| err(&e))?;
                 let writer = crate::store::checkpoint::for_writer(opts.clone());
                 let pool = crate::store::sqlite_pool(1).connect_with(writer).await.map_err(|e| err(&e))?;
                 apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;

@@ -63,8 +63,8 @@ mod tests {
 
     use super::*;
 
-    /// Writes from a connection that never checkpoints on its own reach the database file, and
-    /// the log is reset, once the background task has run.
+    /// Writes from a connection that never checkpoints on its own reach the database file once
+    /// the background task has run.
     #[tokio::test]
     async fn the_background_connection_moves_the_log_into_the_file() {
         let dir = tempfile::tempdir().unwrap();

@@ -292,6 +292,17 @@ pub struct FetchLog<'a> {
     pub duration: Duration,
 }
 
+/// How every connection to one of apiary's SQLite files (the cache, the queue) is opened: the file
+/// created if missing, WAL with `synchronous = NORMAL` (a process that dies loses nothing; on
+/// power loss the last commits may go), and a writer waits up to 10 s for the lock.
+pub(crate) fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
 /// A pool of up to `max` connections to an SQLite file. Connections are not pinged when taken
 /// from the pool: a file does not drop a connection, and the driver runs each call on the
 /// connection's own thread, so a ping was one more hand-off before every statement.
@@ -303,12 +314,7 @@ impl Store {
     /// Open (creating an SQLite file if missing) and migrate.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Unavailable(format!("bad sqlite URL: {e}")))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10));
+            let opts = sqlite_options(url).map_err(|e| StoreError::Unavailable(format!("bad sqlite URL: {e}")))?;
             let open = |n: u32, opts: SqliteConnectOptions| async move {
                 sqlite_pool(n)
                     .acquire_timeout(Duration::from_secs(30))
