@@ -25,6 +25,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Serve the API on an address other than loopback with no token configured (anyone who can
+    /// reach the port may then enqueue, hold breakers and read every dataset).
+    #[arg(long, global = true)]
+    insecure_no_auth: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -81,6 +85,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Run | Command::Serve)
+        && let Err(e) = check_exposure(&config, cli.insecure_no_auth)
+    {
+        eprintln!("apiary: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -95,6 +105,23 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An API reachable from other machines must ask for a token, unless the operator says otherwise.
+fn check_exposure(config: &Config, insecure_no_auth: bool) -> Result<(), String> {
+    if config.listen.ip().is_loopback() || !config.api.tokens.is_empty() {
+        return Ok(());
+    }
+    if insecure_no_auth {
+        tracing::warn!(listen = %config.listen, "serving the API without authentication (--insecure-no-auth)");
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve the API on {} without authentication: set {} (`admin:TOKEN,read:TOKEN`), \
+         listen on a loopback address, or pass --insecure-no-auth",
+        config.listen,
+        crate::config::TOKENS_VAR
+    ))
 }
 
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
@@ -356,30 +383,6 @@ async fn status(app: &App) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Each connector with its parameters, limits and key state (for the CLI and the API).
-pub fn connector_table(config: &Config) -> Vec<serde_json::Value> {
-    apiary_connectors::all()
-        .iter()
-        .map(|c| {
-            let settings = config.connector(c.id());
-            serde_json::json!({
-                "id": c.id(),
-                "description": c.describe(),
-                "group": c.group().as_str(),
-                "params": c.params().iter().map(|p| serde_json::json!({"name": p.name, "required": p.required, "help": p.help})).collect::<Vec<_>>(),
-                "base_url": settings.map(|s| apiary_connectors::strip_userinfo(&s.base_url).into_owned()),
-                "rate_limit": settings.map(|s| s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",")),
-                "ttl": settings.map(|s| format_duration(s.ttl)),
-                "requires_key": c.requires_key(),
-                "key_set": settings.is_some_and(|s| s.api_key.is_some()),
-                "requires_contact": c.requires_contact(),
-                "operations": c.operations(),
-                "breaker_per_operation": settings.is_some_and(|s| s.breaker.per_operation),
-            })
-        })
-        .collect()
-}
-
 fn print_connectors(config: &Config) {
     for c in apiary_connectors::all() {
         let Some(s) = config.connector(c.id()) else { continue };
@@ -405,5 +408,33 @@ fn print_connectors(config: &Config) {
             let req = if p.required { " (required)" } else { "" };
             println!("    {:<14}{req} {}", p.name, p.help);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_exposure;
+    use crate::config::Config;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::load_with(&[], vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn an_exposed_api_without_tokens_is_refused_unless_insecure() {
+        let exposed = config(&[("APIARY_LISTEN", "0.0.0.0:8080")]);
+        let refused = check_exposure(&exposed, false).unwrap_err();
+        assert!(refused.contains("0.0.0.0:8080") && refused.contains("APIARY_API_TOKENS"), "{refused}");
+        assert!(check_exposure(&exposed, true).is_ok());
+        let v6 = config(&[("APIARY_LISTEN", "[::]:8080")]);
+        assert!(check_exposure(&v6, false).is_err());
+    }
+
+    #[test]
+    fn loopback_or_tokens_may_serve() {
+        assert!(check_exposure(&config(&[]), false).is_ok());
+        assert!(check_exposure(&config(&[("APIARY_LISTEN", "[::1]:8080")]), false).is_ok());
+        let tokens = [("APIARY_LISTEN", "0.0.0.0:8080"), ("APIARY_API_TOKENS", "read:0123456789abcdef")];
+        assert!(check_exposure(&config(&tokens), false).is_ok());
     }
 }

@@ -26,12 +26,30 @@ pub struct Fetcher {
     tokens: Mutex<HashMap<&'static str, (String, Instant)>>,
 }
 
+/// Redirects are followed (at most 5) only within the scheme, host and port of the request:
+/// an upstream, or anyone who can make it answer a redirect, cannot send a worker, and the key
+/// in its query, to another host. A redirect elsewhere is answered to the connector as the 3xx
+/// it is, which it reports as an upstream error.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin =
+            |u: &reqwest::Url| (u.scheme().to_owned(), u.host_str().map(str::to_owned), u.port_or_known_default());
+        let same = attempt.previous().first().is_some_and(|first| origin(first) == origin(attempt.url()));
+        match attempt.previous().len() {
+            n if n > 5 => attempt.error("more than 5 redirects"),
+            _ if same => attempt.follow(),
+            _ => attempt.stop(),
+        }
+    })
+}
+
 impl Fetcher {
     pub fn new(config: Arc<Config>, fleet: Option<Arc<Fleet>>) -> Result<Fetcher, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(config.fetch.user_agent.clone())
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(same_origin_redirects())
             .build()?;
         let connectors = apiary_connectors::all()
             .iter()

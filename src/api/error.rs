@@ -13,11 +13,13 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// The challenge of a `401`/`403`, for `WWW-Authenticate`.
+    pub www_authenticate: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError { status, code, message: message.into(), retry_after: None, www_authenticate: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -33,6 +35,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.www_authenticate {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         resp
     }
@@ -69,4 +74,16 @@ impl From<crate::store::StoreError> for ApiError {
 /// Refusals of malformed bodies and queries, in the same shape as every other error.
 pub fn rejection(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("bad_request", e.to_string())
+}
+
+/// A JSON body refused: `413` past `api.max_body`, else as [`rejection`].
+pub fn body_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than this API accepts (api.max_body)",
+        ),
+        _ => rejection(e),
+    }
 }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::error::{ApiError, rejection};
+use super::error::{ApiError, body_rejection};
 use crate::app::{App, Question};
 use crate::resilience::BreakerState;
 
@@ -45,7 +45,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(rejection)?;
+    let Json(body) = body.map_err(body_rejection)?;
     let q = Question::new(&body.connector, params_from_json(body.params)?)?;
     let (job, created) = app.enqueue(&q).await?;
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
@@ -111,7 +111,7 @@ pub async fn hold_breaker(
     Path(connector): Path<String>,
     body: Result<Json<ForceBreaker>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(body) = body.map_err(rejection)?;
+    let Json(body) = body.map_err(body_rejection)?;
     let stack = app
         .fetcher
         .stack(&connector)
@@ -149,5 +149,29 @@ fn op_name(operation: Option<&str>) -> &str {
 }
 
 pub async fn connectors(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"connectors": crate::cli::connector_table(&app.config)}))
+    Json(serde_json::json!({"connectors": connector_table(&app.config)}))
+}
+
+/// Each connector with its parameters, limits and key state, for `GET /v1/connectors`.
+fn connector_table(config: &crate::config::Config) -> Vec<serde_json::Value> {
+    apiary_connectors::all()
+        .iter()
+        .map(|c| {
+            let settings = config.connector(c.id());
+            serde_json::json!({
+                "id": c.id(),
+                "description": c.describe(),
+                "group": c.group().as_str(),
+                "params": c.params().iter().map(|p| serde_json::json!({"name": p.name, "required": p.required, "help": p.help})).collect::<Vec<_>>(),
+                "base_url": settings.map(|s| apiary_connectors::strip_userinfo(&s.base_url).into_owned()),
+                "rate_limit": settings.map(|s| s.rate_limit.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(",")),
+                "ttl": settings.map(|s| crate::config::format_duration(s.ttl)),
+                "requires_key": c.requires_key(),
+                "key_set": settings.is_some_and(|s| s.api_key.is_some()),
+                "requires_contact": c.requires_contact(),
+                "operations": c.operations(),
+                "breaker_per_operation": settings.is_some_and(|s| s.breaker.per_operation),
+            })
+        })
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! The HTTP API (axum): jobs, datasets, breakers, health and metrics. Contract in DESIGN.md.
 
+mod auth;
 mod datasets;
 mod error;
 mod jobs;
@@ -19,22 +20,43 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 
 use crate::app::App;
+use crate::config::Scope;
 
+/// The routes, each behind the scope it needs (`/health` and `/ready` need none, `/metrics`
+/// none unless `api.open_metrics` is off), with request bodies capped at `api.max_body`.
 pub fn router(app: Arc<App>) -> Router {
+    let settings = &app.config.api;
+    let gate = auth::Gate::new(&settings.tokens);
+    // With no token configured nothing is checked, so the layer is left out altogether.
+    let guard = |routes: Router<Arc<App>>, need: Scope| match gate.is_open() {
+        true => routes,
+        false => routes.route_layer(axum::middleware::from_fn_with_state((gate.clone(), need), auth::require)),
+    };
+    let read = guard(
+        Router::new()
+            .route("/v1/jobs/{id}", get(jobs::show))
+            .route("/v1/datasets", get(datasets::list))
+            .route("/v1/datasets/{connector}", get(datasets::show))
+            .route("/v1/breakers", get(jobs::breakers))
+            .route("/v1/connectors", get(jobs::connectors)),
+        Scope::Read,
+    );
+    let admin = guard(
+        Router::new().route("/v1/jobs", post(jobs::create)).route("/v1/breakers/{connector}", post(jobs::hold_breaker)),
+        Scope::Admin,
+    );
+    let metrics_route = Router::new().route("/metrics", get(metrics));
+    let metrics_route = if settings.open_metrics { metrics_route } else { guard(metrics_route, Scope::Read) };
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/v1/jobs", post(jobs::create))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/datasets", get(datasets::list))
-        .route("/v1/datasets/{connector}", get(datasets::show))
-        .route("/v1/breakers", get(jobs::breakers))
-        .route("/v1/breakers/{connector}", post(jobs::hold_breaker))
-        .route("/v1/connectors", get(jobs::connectors))
+        .merge(metrics_route)
+        .merge(read)
+        .merge(admin)
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers")
         })
+        .layer(axum::extract::DefaultBodyLimit::max(settings.max_body))
         .with_state(app)
 }
 

@@ -186,6 +186,69 @@ pub struct ApiSettings {
     /// How long a read-cache entry is served before it is checked against the store again: the
     /// longest an API process serves a result another process's worker has replaced.
     pub read_cache_revalidate: Duration,
+    /// Largest request body accepted; a bigger one is answered `413`.
+    pub max_body: usize,
+    /// Whether `/metrics` is served without a token (it holds no secrets and no dataset).
+    pub open_metrics: bool,
+    /// Bearer tokens and what each may do; none means the API asks for none.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// What a bearer token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Datasets, jobs, breakers and connectors.
+    Read,
+    /// Everything `read` may, and enqueueing and holding breakers.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A bearer token the API accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub scope: Scope,
+    pub token: Secret,
+}
+
+/// The variable that holds the API's tokens: `admin:TOKEN,read:TOKEN`.
+pub const TOKENS_VAR: &str = "APIARY_API_TOKENS";
+
+/// Tokens shorter than this are refused: they could be guessed.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// `admin:TOKEN,read:TOKEN` (commas or whitespace between entries). Errors never show a token.
+fn parse_tokens(v: &str) -> Result<Vec<ApiToken>, ConfigError> {
+    let mut tokens = Vec::new();
+    for (i, entry) in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|e| !e.is_empty()).enumerate() {
+        let at = format!("{TOKENS_VAR}: entry {}", i + 1);
+        let (scope, token) =
+            entry.split_once(':').ok_or_else(|| ConfigError(format!("{at} is not `read:TOKEN` or `admin:TOKEN`")))?;
+        let scope = match scope {
+            "read" => Scope::Read,
+            "admin" => Scope::Admin,
+            _ => return Err(ConfigError(format!("{at}: scope must be `read` or `admin`"))),
+        };
+        if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError(format!(
+                "{at}: a token must be at least {MIN_TOKEN_LEN} visible ASCII characters \
+                 (e.g. `openssl rand -hex 32`)"
+            )));
+        }
+        tokens.push(ApiToken { scope, token: Secret::new(token) });
+    }
+    if tokens.is_empty() {
+        return Err(ConfigError(format!("{TOKENS_VAR} is set but holds no token")));
+    }
+    Ok(tokens)
 }
 
 /// How long finished jobs and the fetch log are kept.
@@ -280,9 +343,9 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // Keys are read separately so that they keep their exact text and never pass through
-        // figment's value parsing (a numeric key would otherwise become a number).
-        for (k, v) in env.iter().filter(|(k, _)| !k.ends_with("__API_KEY")) {
+        // Keys and API tokens are read separately so that they keep their exact text and never pass
+        // through figment's value parsing (a numeric key would otherwise become a number).
+        for (k, v) in env.iter().filter(|(k, _)| !k.ends_with("__API_KEY") && k.as_str() != TOKENS_VAR) {
             figment = figment.merge(Serialized::default(&env_path(k), parse_env_value(v)));
         }
         let raw: raw::Config = figment.extract().map_err(|e| ConfigError(describe_figment(e, &env)))?;

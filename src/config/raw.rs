@@ -54,6 +54,10 @@ struct Api {
     max_records_per_read: Scalar,
     read_cache_size: Scalar,
     read_cache_revalidate: Scalar,
+    max_body: Scalar,
+    open_metrics: bool,
+    /// Refused when present: tokens come from the environment only.
+    tokens: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +275,18 @@ impl Config {
             max_records_per_read: c.count("api.max_records_per_read", &a.max_records_per_read, 1)? as usize,
             read_cache_size: c.size("api.read_cache_size", &a.read_cache_size)?,
             read_cache_revalidate: c.duration("api.read_cache_revalidate", &a.read_cache_revalidate)?,
+            max_body: c.size("api.max_body", &a.max_body)?,
+            open_metrics: a.open_metrics,
+            tokens: match (&a.tokens, env.get(super::TOKENS_VAR)) {
+                (Some(_), _) => {
+                    return Err(ConfigError(format!(
+                        "`api.tokens` may not be set in a file; tokens come from the environment ({})",
+                        super::TOKENS_VAR
+                    )));
+                }
+                (None, Some(v)) => super::parse_tokens(v)?,
+                (None, None) => Vec::new(),
+            },
         };
         let r = &self.retention;
         let retention = super::RetentionSettings {

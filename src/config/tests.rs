@@ -115,3 +115,36 @@ fn durations_and_quotas_parse() {
         parse_rate_limit("5/min,25/day,10/s,1/3s").unwrap().iter().map(|q| q.to_string()).collect();
     assert_eq!(shown, ["5/min", "25/day", "10/s", "1/3s"]);
 }
+
+#[test]
+fn api_tokens_come_from_the_environment_with_their_scope() {
+    let c = Config::load_with(
+        &[],
+        env(&[("APIARY_API_TOKENS", "admin:0123456789abcdef0123, read:1111111111111111\nread:2222222222222222")]),
+    )
+    .unwrap();
+    let scopes: Vec<_> = c.api.tokens.iter().map(|t| t.scope).collect();
+    assert_eq!(scopes, [Scope::Admin, Scope::Read, Scope::Read]);
+    assert_eq!(c.api.tokens[0].token.expose(), "0123456789abcdef0123");
+    assert!(!format!("{c:?}").contains("0123456789abcdef0123"), "a token shows in Debug");
+    assert!(Config::load_with(&[], env(&[])).unwrap().api.tokens.is_empty());
+}
+
+#[test]
+fn bad_api_tokens_are_refused_without_showing_them() {
+    for (value, expected) in [
+        ("write:0123456789abcdef", "scope must be `read` or `admin`"),
+        ("admin:short", "at least 16"),
+        ("0123456789abcdef", "is not `read:TOKEN`"),
+        (" , ", "holds no token"),
+    ] {
+        let e = Config::load_with(&[], env(&[("APIARY_API_TOKENS", value)])).unwrap_err().to_string();
+        assert!(e.contains(expected), "{value:?}: {e}");
+        assert!(!e.contains("0123456789abcdef") && !e.contains("short"), "{e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("apiary.toml");
+    std::fs::write(&file, "[api]\ntokens = \"admin:0123456789abcdef\"\n").unwrap();
+    let e = Config::load_with(&[file], env(&[])).unwrap_err().to_string();
+    assert!(e.contains("may not be set in a file") && !e.contains("0123456789abcdef"), "{e}");
+}

@@ -2,7 +2,9 @@
 //! Redis, against upstreams faked with wiremock serving the recorded bodies.
 
 mod fleet;
+mod hardening;
 mod helpers;
+mod hostile;
 mod never_die;
 mod processes;
 mod reads;

@@ -256,6 +256,10 @@ async fn huge_parameters_are_refused_briefly_and_nothing_is_stored() {
     let app = spawn_app(Backend::Sqlite, &[]).await;
     let huge = "x".repeat(1_900_000);
     let (status, body) = app.post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": huge}})).await;
+    assert_eq!((status, &body["error"]["code"]), (413, &json!("body_too_large")), "{body}");
+    // Under the body cap, over the parameters' 4 KB.
+    let large = "x".repeat(60_000);
+    let (status, body) = app.post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": large}})).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_params");
     assert!(body.to_string().len() < 400, "the refusal quotes the payload: {} bytes", body.to_string().len());
