@@ -267,3 +267,109 @@ fn rss_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// A fake upstream speaking raw HTTP/1.1: each connection's request head is read, then
+/// `answer` writes whatever it likes.
+async fn raw_upstream<F, Fut>(answer: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).await.is_ok() {
+                    head.push(byte[0]);
+                }
+                answer(stream).await;
+            });
+        }
+    });
+    url
+}
+
+/// Run one CrossRef job against `upstream`; the finished (or deferred) job.
+async fn crossref_job(upstream: &str, extra: &[(&str, &str)]) -> Value {
+    let mut env = vec![
+        ("APIARY_CONNECTORS__CROSSREF__BASE_URL", upstream),
+        ("APIARY_CONNECTORS__CROSSREF__MAX_BODY", "64KiB"),
+        ("APIARY_CONNECTORS__CROSSREF__BREAKER__TIMEOUT", "1s"),
+        ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    let app = spawn_app(Backend::Sqlite, &env).await;
+    let id = app.enqueue("crossref", json!({"query": "ecology", "rows": 2})).await;
+    let job = app.wait_job(&id, &["succeeded", "failed", "deferred"]).await;
+    still_serving(&app).await;
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_upstream_body_fails_at_the_cap() {
+    let upstream = raw_upstream(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("4000\r\n{}\r\n", "[".repeat(0x4000));
+        while s.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let job = crossref_job(&upstream, &[]).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("larger than 65536 bytes (max_body)"), "{job}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_upstream_cannot_hold_a_worker() {
+    let upstream = raw_upstream(|mut s| async move {
+        let _ =
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").await;
+        while s.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let job = crossref_job(&upstream, &[]).await;
+    assert_ne!(job["status"], "succeeded", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("no answer within 1s"), "{job}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the trickle held the job for {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_or_mislabelled_upstream_bodies_fail_clearly() {
+    // apiary asks for no compression; a gzip body sent anyway is read as the bytes it is (a
+    // bomb cannot expand past the cap) and fails to parse.
+    let gzip: &[u8] = &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x4b, 0x4c, 0x4a, 0x06, 0x00];
+    let upstream = raw_upstream(move |mut s| async move {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gzip.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(gzip).await;
+    })
+    .await;
+    let job = crossref_job(&upstream, &[]).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].is_string(), "{job}");
+
+    let html = b"<!DOCTYPE html><html><body>Service temporarily unavailable</body></html>";
+    let upstream = raw_upstream(move |mut s| async move {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n", html.len());
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(html).await;
+    })
+    .await;
+    let job = crossref_job(&upstream, &[]).await;
+    assert_ne!(job["status"], "succeeded", "{job}");
+    assert!(job["error"].is_string(), "{job}");
+}
