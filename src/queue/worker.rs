@@ -164,18 +164,21 @@ fn worker_id() -> String {
 }
 
 async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!("job", job_id = %job.id);
-    match run_job(&app, &job.id).instrument(span).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
+    // The job runs as a task of its own, awaited here: should this lane's worker fail (its queue
+    // went away) and be dropped, a job in flight still finishes and records how it went, rather
+    // than being cut off mid-fetch and left to the lost-job sweep.
+    let app = app.0.clone();
+    let run = tokio::spawn(async move {
+        let span = tracing::info_span!("job", job_id = %job.id);
+        if let Err(e) = run_job(&app, &job.id).instrument(span).await {
             // The store kept failing: the message is all that still knows of the job, so it goes
             // back on the queue rather than being dropped.
             tracing::error!(job_id = %job.id, error = %e, "job could not be recorded; queued again");
             let connector = app.store.job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
-            requeue(app.0.clone(), job.id, connector, Some(Duration::from_secs(5)));
-            Ok(())
+            requeue(app, job.id, connector, Some(Duration::from_secs(5)));
         }
-    }
+    });
+    run.await.map_err(|e| Box::new(e) as BoxDynError)
 }
 
 /// Run `write` until it succeeds, retrying transient failures (the database went away, is full

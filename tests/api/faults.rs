@@ -1,0 +1,123 @@
+//! The cache database going away mid-run: reads answer from memory what they can and `503` for
+//! the rest, enqueues are refused with `503` (never accepted and lost), `/ready` fails, a job
+//! in flight waits for the database and finishes once it is back. Never a panic or a hang.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::helpers::{Backend, TestApp, fixture, spawn_app};
+use super::{ARXIV_FEED, serve_arxiv};
+
+/// The longest any answer may take while the database is away: the pool's acquire timeout
+/// (10 s) and some slack, far short of a hang.
+const ANSWER_WITHIN: Duration = Duration::from_secs(12);
+
+struct Outage {
+    admin: sqlx::PgPool,
+    name: String,
+}
+
+impl Outage {
+    async fn of(app: &TestApp) -> Outage {
+        let admin_url = std::env::var("APIARY_TEST_PG_ADMIN")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+        let name = app.app.config.database_url.rsplit_once('/').unwrap().1.to_owned();
+        Outage { admin, name }
+    }
+
+    /// Refuse new connections to the database and end the open ones.
+    async fn begin(&self) {
+        let sql = format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.admin).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&self.name)
+            .execute(&self.admin)
+            .await
+            .unwrap();
+    }
+
+    async fn end(&self) {
+        let sql = format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.admin).await.unwrap();
+    }
+}
+
+/// `GET path`, timed: status and body.
+async fn timed_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let started = Instant::now();
+    let (status, _, body) = app.get(path).await;
+    assert!(started.elapsed() < ANSWER_WITHIN, "{path} took {:?}", started.elapsed());
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_database_going_away_is_answered_clearly_and_nothing_is_lost() {
+    database_goes_away(Backend::PostgresRedis).await;
+}
+
+/// The same with the queue in the same database: it goes away too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_of_cache_and_queue_going_away_loses_nothing() {
+    database_goes_away(Backend::Postgres).await;
+}
+
+async fn database_goes_away(backend: Backend) {
+    let app = spawn_app(backend, &[]).await;
+    serve_arxiv(&app).await;
+    let hot = "/v1/datasets/arxiv?search_query=all:testing&max_results=10";
+    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 10})).await;
+    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+    assert_eq!(timed_get(&app, hot).await.0, 200);
+    // A slow upstream: this job is mid-fetch when the database goes.
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(query_param("search_query", "all:slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture(ARXIV_FEED), "application/atom+xml")
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&app.upstream)
+        .await;
+    let in_flight = app.enqueue("arxiv", json!({"search_query": "all:slow"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let outage = Outage::of(&app).await;
+    outage.begin().await;
+    // The hot dataset still comes from memory; one never read cannot, and says why.
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past api.read_cache_revalidate
+    let (status, body) = timed_get(&app, hot).await;
+    assert_eq!((status, body["record_count"].as_i64()), (200, Some(10)), "{body}");
+    let (status, body) = timed_get(&app, "/v1/datasets/arxiv?search_query=all:cold").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("store_unavailable")), "{body}");
+    let started = Instant::now();
+    let (status, body) =
+        app.post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": "all:during"}})).await;
+    assert!(started.elapsed() < ANSWER_WITHIN, "an enqueue took {:?}", started.elapsed());
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("store_unavailable")), "{body}");
+    let (status, body) = timed_get(&app, "/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(timed_get(&app, "/health").await.0, 200, "alive all along");
+    let message = body["store"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.contains(&app.app.config.database_url), "the URL shows in /ready: {message}");
+
+    tokio::time::sleep(Duration::from_secs(3)).await; // the slow fetch has its answer by now
+    outage.end().await;
+    // Back: ready again, the job that was in flight finished, and enqueues are taken.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while timed_get(&app, "/ready").await.0 != 200 {
+        assert!(Instant::now() < deadline, "not ready again after the database came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let job = app.wait_job(&in_flight, &["succeeded", "failed"]).await;
+    assert_eq!(job["status"], "succeeded", "the job in flight was lost: {job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    let (status, body) = timed_get(&app, "/v1/datasets/arxiv?search_query=all:slow").await;
+    assert_eq!(status, 200, "{body}");
+    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 5})).await;
+    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+}
