@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use apiary_connectors::request::SecretPlace;
 use apiary_connectors::{Connector, ConnectorError, Context, ErrorClass, Method, Params, Record, Request, Response};
-use axum::body::Bytes;
+use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
 use crate::config::{Config, ConnectorSettings};
