@@ -84,6 +84,8 @@ impl Fleet {
             .await
             .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "no answer from Redis")))??;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        // Exported from the start, so that an alert on it has a series to watch before Redis first fails.
+        metrics::gauge!("apiary_fleet_degraded").set(0.0);
         Ok(Fleet {
             conn,
             prefix: format!("apiary:{namespace}:"),

@@ -7,6 +7,7 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod never_die;
+mod observability;
 mod processes;
 mod reads;
 mod scheduler;

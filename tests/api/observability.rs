@@ -1,0 +1,152 @@
+//! Every metric that `config/dashboard.json` and `config/alerts.yml` name is one the binary
+//! exports: a run that exercises each (a fetch, a stale read, a spent quota, a full queue, an
+//! open breaker, a refused token, fleet mode) is scraped, and each name looked up.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::path;
+use wiremock::{Mock, ResponseTemplate};
+
+use super::helpers::{Backend, fixture, spawn_app};
+use super::serve_arxiv;
+
+const ADMIN: &str = "admin-token-observability-0123";
+
+/// Every `apiary_*` metric named in `text`, a histogram's `_bucket`/`_sum`/`_count` as the
+/// histogram itself.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("apiary_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let name = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        names.insert(name.to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+fn config_file(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_the_alerts_name_only_exported_metrics() {
+    let app = spawn_app(
+        Backend::PostgresRedis,
+        &[
+            ("APIARY_API_TOKENS", "admin:admin-token-observability-0123"),
+            ("APIARY_QUEUE__MAX_PENDING_PER_CONNECTOR", "1"),
+            ("APIARY_CONNECTORS__CROSSREF__RATE_LIMIT", "1/h"),
+            ("APIARY_CONNECTORS__ARXIV__TTL", "1s"),
+            ("APIARY_CONNECTORS__PUBMED__RATE_LIMIT", "1/s"),
+        ],
+    )
+    .await;
+    serve_arxiv(&app).await;
+    Mock::given(path("/works"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("crossref/works_query_ecology_rows2_success.json"), "application/json"),
+        )
+        .mount(&app.upstream)
+        .await;
+    let http = reqwest::Client::builder()
+        .default_headers(
+            [(reqwest::header::AUTHORIZATION, format!("Bearer {ADMIN}").parse().unwrap())].into_iter().collect(),
+        )
+        .build()
+        .unwrap();
+    let post = |path: &str, body: Value| {
+        let req = http.post(format!("{}{path}", app.url)).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let wait = |id: String| {
+        let (http, url) = (http.clone(), app.url.clone());
+        async move {
+            for _ in 0..300 {
+                let job: Value = http.get(format!("{url}/v1/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+                if ["succeeded", "failed", "deferred"].contains(&job["status"].as_str().unwrap_or_default()) {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("job {id} did not settle");
+        }
+    };
+
+    // A fetch, read fresh and then stale.
+    let (status, job) =
+        post("/v1/jobs", json!({"connector": "arxiv", "params": {"search_query": "all:testing", "max_results": 10}}))
+            .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(wait(job["id"].as_str().unwrap().to_owned()).await["status"], "succeeded");
+    let read = format!("{}/v1/datasets/arxiv?search_query=all:testing&max_results=10", app.url);
+    assert_eq!(http.get(&read).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale: Value = http.get(&read).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stale["stale"], true, "{stale}");
+
+    // A PubMed term search is two calls, the second waiting for the 1/s quota in place.
+    for (at, file) in [
+        ("/entrez/eutils/esearch.fcgi", "pubmed/esearch_db_pubmed_term_biopython_success.xml"),
+        ("/entrez/eutils/efetch.fcgi", "pubmed/efetch_db_pubmed_ids_12091962_9997_xml_abstract_success.xml"),
+    ] {
+        Mock::given(path(at))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(file), "text/xml"))
+            .mount(&app.upstream)
+            .await;
+    }
+    let (status, job) =
+        post("/v1/jobs", json!({"connector": "pubmed", "params": {"term": "biopython", "retmax": 2}})).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(wait(job["id"].as_str().unwrap().to_owned()).await["status"], "succeeded");
+
+    // A spent quota defers the second CrossRef job; with it waiting, a third is refused.
+    for (i, expected) in [(1, "succeeded"), (2, "deferred")] {
+        tokio::time::sleep(Duration::from_millis(1100)).await; // waiting jobs are counted once a second
+        let (status, job) =
+            post("/v1/jobs", json!({"connector": "crossref", "params": {"query": format!("ecology{i}"), "rows": 2}}))
+                .await;
+        assert_eq!(status, 202, "crossref job {i}: {job}");
+        let job = wait(job["id"].as_str().unwrap().to_owned()).await;
+        assert_eq!(job["status"], expected, "crossref job {i}: {job}");
+    }
+    let (status, body) =
+        post("/v1/jobs", json!({"connector": "crossref", "params": {"query": "ecology3", "rows": 2}})).await;
+    assert_eq!(status, 429, "{body}");
+
+    // An open breaker refuses a call.
+    let (status, body) = post("/v1/breakers/semantic_scholar", json!({"state": "open"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, job) =
+        post("/v1/jobs", json!({"connector": "semantic_scholar", "params": {"query": "ecology"}})).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(wait(job["id"].as_str().unwrap().to_owned()).await["status"], "deferred");
+
+    // A request without a token.
+    assert_eq!(reqwest::get(format!("{}/v1/breakers", app.url)).await.unwrap().status(), 401);
+
+    let scraped = http.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    let exported: BTreeSet<String> =
+        scraped.lines().filter(|l| l.starts_with("apiary_")).flat_map(metric_names).collect();
+    for file in ["dashboard.json", "alerts.yml"] {
+        let named = metric_names(&config_file(file));
+        assert!(named.len() >= 5, "{file} names only {named:?}");
+        let missing: Vec<_> = named.difference(&exported).collect();
+        assert!(
+            missing.is_empty(),
+            "{file} names metrics the binary did not export: {missing:?}\nexported: {exported:?}"
+        );
+    }
+    let dashboard: Value = serde_json::from_str(&config_file("dashboard.json")).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.iter().all(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty())), "a panel without a query");
+}
