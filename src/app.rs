@@ -233,6 +233,11 @@ impl App {
     /// queue-depth cap a new dataset is refused ([`RequestError::QueueFull`]); a dataset deferred
     /// to beyond its connector's TTL (an upstream asked for a long wait) runs again now.
     pub async fn enqueue(&self, q: &Question) -> Result<(JobRow, bool), RequestError> {
+        self.enqueue_for(q, None).await
+    }
+
+    /// As [`App::enqueue`], on behalf of the API request `request_id`, which the job keeps.
+    pub async fn enqueue_for(&self, q: &Question, request_id: Option<&str>) -> Result<(JobRow, bool), RequestError> {
         let connector = q.connector.id();
         if let Some(refusal) = self.queue_full(connector).await? {
             // A dataset already waiting is answered with its job, full or not.
@@ -244,7 +249,7 @@ impl App {
         let id = uuid::Uuid::new_v4().to_string();
         let params = q.params_json();
         let (row, created) =
-            self.store.create_job(&NewJob { id: &id, connector, key: &q.key, params: &params }).await?;
+            self.store.create_job(&NewJob { id: &id, connector, key: &q.key, params: &params, request_id }).await?;
         if !created {
             return self.replace_long_deferral(row).await.map(|row| (row, false));
         }
@@ -257,7 +262,7 @@ impl App {
             return Err(e.into());
         }
         metrics::counter!("apiary_jobs_enqueued_total", "connector" => connector).increment(1);
-        tracing::info!(job_id = %row.id, dataset = %q.key, "job queued");
+        tracing::info!(job_id = %row.id, connector, dataset = %q.key, "job queued");
         Ok((row, true))
     }
 

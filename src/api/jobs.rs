@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use apiary_connectors::Params;
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::error::{ApiError, body_rejection};
+use super::request_id::RequestId;
 use crate::app::{App, Question};
 use crate::resilience::BreakerState;
 
@@ -43,11 +44,12 @@ pub fn params_from_json(map: serde_json::Map<String, serde_json::Value>) -> Resu
 
 pub async fn create(
     State(app): State<Arc<App>>,
+    request_id: Option<Extension<RequestId>>,
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(body_rejection)?;
     let q = Question::new(&body.connector, params_from_json(body.params)?)?;
-    let (job, created) = app.enqueue(&q).await?;
+    let (job, created) = app.enqueue_for(&q, request_id.as_ref().map(|Extension(id)| id.as_str())).await?;
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
     let mut v = job_json(&job);
     v["deduplicated"] = (!created).into();
@@ -72,6 +74,7 @@ pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
         "updated_at": job.updated_at,
         "run_at": job.run_at,
         "finished_at": job.finished_at,
+        "request_id": job.request_id,
     })
 }
 

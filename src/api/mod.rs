@@ -4,6 +4,7 @@ mod auth;
 mod datasets;
 mod error;
 mod jobs;
+mod request_id;
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
             ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers")
         })
         .layer(axum::extract::DefaultBodyLimit::max(settings.max_body))
+        .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(app)
 }
 

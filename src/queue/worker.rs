@@ -169,7 +169,12 @@ async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
     // than being cut off mid-fetch and left to the lost-job sweep.
     let app = app.0.clone();
     let run = tokio::spawn(async move {
-        let span = tracing::info_span!("job", job_id = %job.id);
+        let span = tracing::info_span!(
+            "job",
+            job_id = %job.id,
+            connector = tracing::field::Empty,
+            request_id = tracing::field::Empty
+        );
         if let Err(e) = run_job(&app, &job.id).instrument(span).await {
             // The store kept failing: the message is all that still knows of the job, so it goes
             // back on the queue rather than being dropped.
@@ -242,6 +247,11 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
     let waited = (Utc::now() - row.created_at).to_std().unwrap_or_default();
     let started_at = Utc::now();
     let clock = std::time::Instant::now();
+    let span = tracing::Span::current();
+    span.record("connector", row.connector.as_str());
+    if let Some(request_id) = &row.request_id {
+        span.record("request_id", request_id.as_str());
+    }
     tracing::info!(dataset = %row.key, attempt = row.attempts, "job running");
     let result = with_heartbeat(app, id, app.fetcher.fetch(connector, &params)).await;
     let duration = clock.elapsed();

@@ -57,6 +57,8 @@ pub struct JobRow {
     pub updated_at: DateTime<Utc>,
     pub run_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The `X-Request-Id` of the API request that created the job.
+    pub request_id: Option<String>,
 }
 
 impl JobRow {
@@ -70,12 +72,14 @@ pub struct NewJob<'a> {
     pub connector: &'a str,
     pub key: &'a str,
     pub params: &'a serde_json::Map<String, serde_json::Value>,
+    /// The `X-Request-Id` of the API request that asks for it, if one does.
+    pub request_id: Option<&'a str>,
 }
 
 /// Every column of `jobs`, as [`JobRow`] reads them.
 macro_rules! job_columns {
     () => {
-        "id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at"
+        "id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at, request_id"
     };
 }
 
@@ -97,8 +101,8 @@ macro_rules! insert_job {
     ($ex:expr, $job:expr, $now:expr, $with:expr, $from:expr) => {
         sqlx::query_as::<_, JobRow>(concat!(
             $with,
-            "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at)
-             SELECT $1, $2, $3, $4, 'queued', 0, $5, $5 ",
+            "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at, request_id)
+             SELECT $1, $2, $3, $4, 'queued', 0, $5, $5, $6 ",
             $from,
             " ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
             job_columns!()
@@ -108,6 +112,7 @@ macro_rules! insert_job {
         .bind($job.key)
         .bind(Json($job.params))
         .bind($now)
+        .bind($job.request_id)
         .fetch_optional($ex)
         .await?
     };

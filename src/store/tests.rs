@@ -59,7 +59,7 @@ async fn upsert_only_refreshes_unchanged_content(store: Store) {
 
 async fn one_pending_job_per_dataset(store: Store) {
     let p = params();
-    let new = |id: &'static str| NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p };
+    let new = |id: &'static str| NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None };
     let (first, created) = store.create_job(&new("a")).await.unwrap();
     assert!(created);
     assert_eq!(first.status(), JobStatus::Queued);
@@ -115,7 +115,10 @@ async fn a_fetch_is_recorded_whole(store: Store) {
     };
     let (t0, t1) = (Utc::now() - Duration::seconds(60), Utc::now());
     for (id, at, want) in [("a", t0, Upsert::Changed), ("b", t1, Upsert::Unchanged), ("c", t0, Upsert::Unchanged)] {
-        store.create_job(&NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+        store
+            .create_job(&NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+            .await
+            .unwrap();
         store.start_job(id).await.unwrap().unwrap();
         let got = store.record_fetch(Some(&result(at)), &log(id, at), JobStatus::Succeeded, None).await.unwrap();
         assert_eq!(got, Some(want), "job {id}");
@@ -125,7 +128,10 @@ async fn a_fetch_is_recorded_whole(store: Store) {
     assert!((d.fetched_at - t1).num_milliseconds().abs() < 2, "the newest fetch's time is kept");
     assert!((d.changed_at - t0).num_milliseconds().abs() < 2);
     // A failure logs and finishes, and leaves the result alone.
-    store.create_job(&NewJob { id: "d", connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+    store
+        .create_job(&NewJob { id: "d", connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+        .await
+        .unwrap();
     store.start_job("d").await.unwrap().unwrap();
     let failed = FetchLog { outcome: "transient", error: Some("HTTP 503"), record_count: None, ..log("d", t1) };
     assert_eq!(store.record_fetch(None, &failed, JobStatus::Failed, Some("HTTP 503")).await.unwrap(), None);
@@ -230,7 +236,10 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
         started_at: now,
         duration: std::time::Duration::from_millis(3),
     };
-    store.create_job(&NewJob { id: "a", connector: "arxiv", key: "arxiv?k=1", params: &p }).await.unwrap();
+    store
+        .create_job(&NewJob { id: "a", connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+        .await
+        .unwrap();
     store.start_job("a").await.unwrap().unwrap();
     let err = store.record_fetch(Some(&result), &log("refused"), JobStatus::Succeeded, None).await.unwrap_err();
     assert!(err.to_string().contains("refused by the test"), "{err}");

@@ -150,3 +150,77 @@ async fn the_dashboard_and_the_alerts_name_only_exported_metrics() {
     let panels = dashboard["panels"].as_array().unwrap();
     assert!(panels.iter().all(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty())), "a panel without a query");
 }
+
+/// `X-Request-Id` is returned on every response (taken from the client when sensible, minted
+/// otherwise), kept by the job it creates, and carried by the JSON log lines of both the API
+/// request and the worker's run of the job, with the job id and connector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
+    let upstream = wiremock::MockServer::start().await;
+    Mock::given(path("/api/query"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("arxiv/query_search_testing_start0_max10_success.xml"), "application/atom+xml"),
+        )
+        .mount(&upstream)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apiary"))
+        .args(["run", "--log-format", "json"])
+        .current_dir(dir.path())
+        .env("APIARY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("APIARY_CONNECTORS__ARXIV__BASE_URL", upstream.uri())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(std::time::Instant::now() < deadline, "apiary did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job = json!({"connector": "arxiv", "params": {"search_query": "all:testing", "max_results": 10}});
+    let r =
+        http.post(format!("{url}/v1/jobs")).header("x-request-id", "client-req-42").json(&job).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "client-req-42");
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["request_id"], "client-req-42", "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = http.get(format!("{url}/v1/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+        if shown["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((&shown["status"], &shown["request_id"]), (&json!("succeeded"), &json!("client-req-42")), "{shown}");
+
+    // Without one, or with one that is not a sensible id, an id is minted.
+    let other = json!({"connector": "arxiv", "params": {"search_query": "all:other"}});
+    let r = http.post(format!("{url}/v1/jobs")).json(&other).send().await.unwrap();
+    let minted = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["request_id"], minted.as_str(), "{created}");
+    let r = http.get(format!("{url}/v1/connectors")).header("x-request-id", "bad id; <script>").send().await.unwrap();
+    let replaced = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!replaced.is_empty() && replaced != minted && !replaced.contains(' '), "{replaced}");
+
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let carrying = |message: &str| {
+        lines.iter().find(|l| l["message"] == message && l.to_string().contains("client-req-42")).cloned()
+    };
+    let queued = carrying("job queued").unwrap_or_else(|| panic!("no `job queued` line with the request id:\n{logs}"));
+    assert_eq!(queued["job_id"], id.as_str(), "{queued}");
+    let running =
+        carrying("job running").unwrap_or_else(|| panic!("no `job running` line with the request id:\n{logs}"));
+    assert_eq!(running["span"]["job_id"], id.as_str(), "{running}");
+    assert_eq!(running["span"]["connector"], "arxiv", "{running}");
+}
