@@ -121,3 +121,44 @@ async fn database_goes_away(backend: Backend) {
     let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 5})).await;
     assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
 }
+
+/// The embedded database full (its writer may not grow the file): a fetch's result cannot be
+/// written, the job keeps retrying the write instead of failing or vanishing, the hot dataset is
+/// still read, and once there is room the job finishes with its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
+    let app = spawn_app(Backend::Sqlite, &[]).await;
+    serve_arxiv(&app).await;
+    let hot = "/v1/datasets/arxiv?search_query=all:testing&max_results=10";
+    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 10})).await;
+    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+    assert_eq!(timed_get(&app, hot).await.0, 200);
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(query_param("search_query", "all:full"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture(ARXIV_FEED), "application/atom+xml")
+                .set_delay(Duration::from_millis(500)),
+        )
+        .mount(&app.upstream)
+        .await;
+    let apiary::store::Store::Sqlite(db) = &app.app.store else { unreachable!("sqlite backend") };
+    let id = app.enqueue("arxiv", json!({"search_query": "all:full"})).await;
+    // The writer (one connection) may not grow the file past its size now: an 18 KB result needs
+    // new pages.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&db.writer).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}"))).execute(&db.writer).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = app.get(&format!("/v1/jobs/{id}")).await.2;
+    assert_eq!(job["status"], "running", "the job should be retrying its write: {job}");
+    let (status, body) = timed_get(&app, hot).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(timed_get(&app, "/v1/datasets/arxiv?search_query=all:full").await.0, 404, "nothing half-written");
+
+    sqlx::query("PRAGMA max_page_count = 1073741823").execute(&db.writer).await.unwrap();
+    let job = app.wait_job(&id, &["succeeded", "failed"]).await;
+    assert_eq!((&job["status"], &job["attempts"]), (&json!("succeeded"), &json!(1)), "{job}");
+    let (status, body) = timed_get(&app, "/v1/datasets/arxiv?search_query=all:full").await;
+    assert_eq!((status, body["record_count"].as_i64()), (200, Some(10)), "{body}");
+}
