@@ -46,6 +46,26 @@ impl Outage {
     }
 }
 
+/// The dataset every outage test reads while the database is away.
+const HOT: &str = "/v1/datasets/arxiv?search_query=all:testing&max_results=10";
+
+/// Fetch and read [`HOT`] (so that it is in the read cache), and answer arXiv's `query` after
+/// `delay`.
+async fn serve_hot_and_slow(app: &TestApp, query: &str, delay: Duration) {
+    serve_arxiv(app).await;
+    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 10})).await;
+    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+    assert_eq!(timed_get(app, HOT).await.0, 200);
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(query_param("search_query", query))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture(ARXIV_FEED), "application/atom+xml").set_delay(delay),
+        )
+        .mount(&app.upstream)
+        .await;
+}
+
 /// `GET path`, timed: status and body.
 async fn timed_get(app: &TestApp, path: &str) -> (u16, Value) {
     let started = Instant::now();
@@ -67,22 +87,8 @@ async fn the_database_of_cache_and_queue_going_away_loses_nothing() {
 
 async fn database_goes_away(backend: Backend) {
     let app = spawn_app(backend, &[]).await;
-    serve_arxiv(&app).await;
-    let hot = "/v1/datasets/arxiv?search_query=all:testing&max_results=10";
-    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 10})).await;
-    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
-    assert_eq!(timed_get(&app, hot).await.0, 200);
     // A slow upstream: this job is mid-fetch when the database goes.
-    Mock::given(method("GET"))
-        .and(path("/api/query"))
-        .and(query_param("search_query", "all:slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture(ARXIV_FEED), "application/atom+xml")
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&app.upstream)
-        .await;
+    serve_hot_and_slow(&app, "all:slow", Duration::from_secs(2)).await;
     let in_flight = app.enqueue("arxiv", json!({"search_query": "all:slow"})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -90,7 +96,7 @@ async fn database_goes_away(backend: Backend) {
     outage.begin().await;
     // The hot dataset still comes from memory; one never read cannot, and says why.
     tokio::time::sleep(Duration::from_millis(1100)).await; // past api.read_cache_revalidate
-    let (status, body) = timed_get(&app, hot).await;
+    let (status, body) = timed_get(&app, HOT).await;
     assert_eq!((status, body["record_count"].as_i64()), (200, Some(10)), "{body}");
     let (status, body) = timed_get(&app, "/v1/datasets/arxiv?search_query=all:cold").await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("store_unavailable")), "{body}");
@@ -128,21 +134,7 @@ async fn database_goes_away(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
     let app = spawn_app(Backend::Sqlite, &[]).await;
-    serve_arxiv(&app).await;
-    let hot = "/v1/datasets/arxiv?search_query=all:testing&max_results=10";
-    let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 10})).await;
-    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
-    assert_eq!(timed_get(&app, hot).await.0, 200);
-    Mock::given(method("GET"))
-        .and(path("/api/query"))
-        .and(query_param("search_query", "all:full"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture(ARXIV_FEED), "application/atom+xml")
-                .set_delay(Duration::from_millis(500)),
-        )
-        .mount(&app.upstream)
-        .await;
+    serve_hot_and_slow(&app, "all:full", Duration::from_millis(500)).await;
     let apiary::store::Store::Sqlite(db) = &app.app.store else { unreachable!("sqlite backend") };
     let id = app.enqueue("arxiv", json!({"search_query": "all:full"})).await;
     // The writer (one connection) may not grow the file past its size now: an 18 KB result needs
@@ -152,7 +144,7 @@ async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let job = app.get(&format!("/v1/jobs/{id}")).await.2;
     assert_eq!(job["status"], "running", "the job should be retrying its write: {job}");
-    let (status, body) = timed_get(&app, hot).await;
+    let (status, body) = timed_get(&app, HOT).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(timed_get(&app, "/v1/datasets/arxiv?search_query=all:full").await.0, 404, "nothing half-written");
 

@@ -169,3 +169,37 @@ impl TestApp {
         found.cloned().unwrap_or_else(|| panic!("no breaker {connector} {operation:?} in {body}"))
     }
 }
+
+/// The real binary, serving on a free loopback port from a fresh directory.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+    _sharing: tokio::sync::OwnedRwLockReadGuard<()>,
+}
+
+/// Start `apiary ARGS` with `env`, its output kept when `keep_output` (else dropped), and wait
+/// until it answers `/health`.
+pub async fn start_binary(args: &[&str], env: &[(&str, &str)], keep_output: bool) -> Binary {
+    let sharing = machine().read_owned().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = || if keep_output { std::process::Stdio::piped() } else { std::process::Stdio::null() };
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_apiary"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("APIARY_LISTEN", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let http = reqwest::Client::new();
+    while !http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(std::time::Instant::now() < deadline, "apiary {args:?} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Binary { child, url, _dir: dir, _sharing: sharing }
+}

@@ -164,25 +164,11 @@ async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
         )
         .mount(&upstream)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apiary"))
-        .args(["run", "--log-format", "json"])
-        .current_dir(dir.path())
-        .env("APIARY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("APIARY_CONNECTORS__ARXIV__BASE_URL", upstream.uri())
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let uri = upstream.uri();
+    let env = [("APIARY_CONNECTORS__ARXIV__BASE_URL", uri.as_str()), ("RUST_LOG", "info")];
+    let mut apiary = super::helpers::start_binary(&["run", "--log-format", "json"], &env, true).await;
+    let url = apiary.url.clone();
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
-        assert!(std::time::Instant::now() < deadline, "apiary did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let job = json!({"connector": "arxiv", "params": {"search_query": "all:testing", "max_results": 10}});
     let r =
         http.post(format!("{url}/v1/jobs")).header("x-request-id", "client-req-42").json(&job).send().await.unwrap();
@@ -210,8 +196,8 @@ async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
     let replaced = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!replaced.is_empty() && replaced != minted && !replaced.contains(' '), "{replaced}");
 
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let _ = apiary.child.kill();
+    let out = apiary.child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let carrying = |message: &str| {
