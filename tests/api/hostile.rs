@@ -298,14 +298,13 @@ where
 }
 
 /// Run one CrossRef job against `upstream`; the finished (or deferred) job.
-async fn crossref_job(upstream: &str, extra: &[(&str, &str)]) -> Value {
-    let mut env = vec![
+async fn crossref_job(upstream: &str) -> Value {
+    let env = [
         ("APIARY_CONNECTORS__CROSSREF__BASE_URL", upstream),
         ("APIARY_CONNECTORS__CROSSREF__MAX_BODY", "64KiB"),
         ("APIARY_CONNECTORS__CROSSREF__BREAKER__TIMEOUT", "1s"),
         ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
     ];
-    env.extend_from_slice(extra);
     let app = spawn_app(Backend::Sqlite, &env).await;
     let id = app.enqueue("crossref", json!({"query": "ecology", "rows": 2})).await;
     let job = app.wait_job(&id, &["succeeded", "failed", "deferred"]).await;
@@ -324,7 +323,7 @@ async fn an_endless_upstream_body_fails_at_the_cap() {
     })
     .await;
     let started = std::time::Instant::now();
-    let job = crossref_job(&upstream, &[]).await;
+    let job = crossref_job(&upstream).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(job["error"].as_str().unwrap().contains("larger than 65536 bytes (max_body)"), "{job}");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
@@ -341,7 +340,7 @@ async fn a_trickling_upstream_cannot_hold_a_worker() {
     })
     .await;
     let started = std::time::Instant::now();
-    let job = crossref_job(&upstream, &[]).await;
+    let job = crossref_job(&upstream).await;
     assert_ne!(job["status"], "succeeded", "{job}");
     assert!(job["error"].as_str().unwrap().contains("no answer within 1s"), "{job}");
     assert!(started.elapsed() < Duration::from_secs(10), "the trickle held the job for {:?}", started.elapsed());
@@ -361,7 +360,7 @@ async fn compressed_or_mislabelled_upstream_bodies_fail_clearly() {
         let _ = s.write_all(gzip).await;
     })
     .await;
-    let job = crossref_job(&upstream, &[]).await;
+    let job = crossref_job(&upstream).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(job["error"].is_string(), "{job}");
 
@@ -372,7 +371,7 @@ async fn compressed_or_mislabelled_upstream_bodies_fail_clearly() {
         let _ = s.write_all(html).await;
     })
     .await;
-    let job = crossref_job(&upstream, &[]).await;
+    let job = crossref_job(&upstream).await;
     assert_ne!(job["status"], "succeeded", "{job}");
     assert!(job["error"].is_string(), "{job}");
 }
