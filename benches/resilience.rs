@@ -339,8 +339,11 @@ fn throughput() {
             round(move || {
                 let (fetcher, params) = (fetcher.clone(), params.clone());
                 async move {
-                    let records = fetcher.fetch(connector, &params).await.expect("fetch through the stack");
-                    assert_eq!(records.len(), 1);
+                    let fetched = fetcher.fetch(connector, &params, &Default::default()).await;
+                    match fetched.expect("fetch through the stack") {
+                        apiary::fetch::Fetched::Records { records, .. } => assert_eq!(records.len(), 1),
+                        other => panic!("not records: {other:?}"),
+                    }
                 }
             })
         };

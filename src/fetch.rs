@@ -14,6 +14,7 @@ use reqwest::header::HeaderMap;
 
 use crate::config::{Config, ConnectorSettings};
 use crate::resilience::{CallError, Fleet, Stack};
+use crate::store::Validators;
 
 /// The HTTP client and every connector's stack, shared by all jobs of a process.
 pub struct Fetcher {
@@ -74,8 +75,14 @@ impl Fetcher {
         self.connectors.iter().map(|(.., stack)| stack)
     }
 
-    /// Run the whole chain of requests for `params`.
-    pub async fn fetch(&self, connector: &dyn Connector, params: &Params) -> Result<Vec<Record>, CallError> {
+    /// Run the whole chain of requests for `params`. With the `validators` of a cached copy
+    /// (kept only for a dataset that came in one request), the first request is conditional.
+    pub async fn fetch(
+        &self,
+        connector: &dyn Connector,
+        params: &Params,
+        validators: &Validators,
+    ) -> Result<Fetched, CallError> {
         let id = connector.id();
         let (settings, stack) = self
             .entry(id)
@@ -86,7 +93,7 @@ impl Fetcher {
             Some(request) => self.token(connector, settings, stack, &ctx, request.map_err(CallError::Failed)?).await?,
         };
         ctx.token = token.as_deref();
-        let result = self.chain(connector, settings, stack, &ctx, params).await;
+        let result = self.chain(connector, settings, stack, &ctx, params, validators).await;
         if let Err(CallError::Failed(e)) = &result
             && e.class == ErrorClass::Auth
             && token.is_some()
@@ -168,20 +175,51 @@ impl Fetcher {
         stack: &Stack,
         ctx: &Context<'_>,
         params: &Params,
-    ) -> Result<Vec<Record>, CallError> {
+        cached: &Validators,
+    ) -> Result<Fetched, CallError> {
         let id = connector.id();
         let mut request = connector.start(ctx, params).map_err(CallError::Failed)?;
+        // Only the first request is made conditional, and only a dataset fetched in one request
+        // keeps validators: a `304` then vouches for the whole dataset.
+        let conditional = !cached.is_empty() && request.method == Method::Get;
+        if conditional {
+            if let Some(etag) = &cached.etag {
+                request.headers.push(("if-none-match".into(), etag.clone()));
+            }
+            if let Some(date) = &cached.last_modified {
+                request.headers.push(("if-modified-since".into(), date.clone()));
+            }
+        }
         let mut records = Vec::new();
+        let mut validators = Validators::default();
         loop {
             tracing::debug!(connector = id, request = %request, "calling upstream");
-            let page = stack
-                .call(request.step, || async {
-                    let (status, headers, body) = self.send(&request, settings.max_body).await?;
-                    connector
-                        .read(ctx, params, &request, &response(status, &headers, &body))
-                        .map_err(|e| scrub(e, ctx.api_key))
-                })
+            let first = request.index == 0;
+            let answer = stack
+                .call_counted(
+                    request.step,
+                    || async {
+                        let (status, headers, body) = self.send(&request, settings.max_body).await?;
+                        if first && conditional && status == 304 {
+                            return Ok(Answer::Current(validators_of(&headers)));
+                        }
+                        let page = connector
+                            .read(ctx, params, &request, &response(status, &headers, &body))
+                            .map_err(|e| scrub(e, ctx.api_key))?;
+                        Ok(Answer::Page(page, if first { validators_of(&headers) } else { Validators::default() }))
+                    },
+                    |answer| matches!(answer, Answer::Current(_)),
+                )
                 .await?;
+            let page = match answer {
+                Answer::Current(validators) => return Ok(Fetched::Current { validators }),
+                Answer::Page(page, first_validators) => {
+                    if first {
+                        validators = first_validators;
+                    }
+                    page
+                }
+            };
             if records.len() + page.records.len() > settings.max_records {
                 return Err(CallError::Failed(ConnectorError::permanent(format!(
                     "{id} answered with more than {} records (max_records); ask for fewer",
@@ -195,8 +233,12 @@ impl Fetcher {
                 records.extend(page.records);
             }
             match page.next {
-                Some(next) if next.index < settings.max_pages => request = next,
-                _ => return Ok(records),
+                Some(next) if next.index < settings.max_pages => {
+                    // A dataset of several requests is never refreshed conditionally.
+                    validators = Validators::default();
+                    request = next;
+                }
+                _ => return Ok(Fetched::Records { records, validators }),
             }
         }
     }
@@ -244,6 +286,36 @@ impl Fetcher {
         };
         Ok((status, headers, body))
     }
+}
+
+/// What a fetch brought back.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The dataset's records, with the validators to refresh it conditionally next time (empty
+    /// unless the upstream sent some and the dataset came in one request).
+    Records { records: Vec<Record>, validators: Validators },
+    /// The upstream answered the conditional request `304 Not Modified`: the cached records are
+    /// current. It may have sent new validators.
+    Current { validators: Validators },
+}
+
+/// One request's answer, inside the stack.
+enum Answer {
+    Page(apiary_connectors::Page, Validators),
+    Current(Validators),
+}
+
+/// A response's `ETag` and `Last-Modified`, when they are short, visible ASCII (they go back
+/// as request headers).
+fn validators_of(headers: &HeaderMap) -> Validators {
+    let header = |name: reqwest::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 256 && v.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            .map(str::to_owned)
+    };
+    Validators { etag: header(reqwest::header::ETAG), last_modified: header(reqwest::header::LAST_MODIFIED) }
 }
 
 /// The request's URL with its query, secrets included, parsed once.

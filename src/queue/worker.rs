@@ -18,8 +18,9 @@ use tracing::Instrument;
 
 use super::{FetchJob, Queue, QueueError};
 use crate::app::App;
+use crate::fetch::Fetched;
 use crate::resilience::{CallError, is_loud};
-use crate::store::{FetchLog, JobStatus, NewResult, StoreError};
+use crate::store::{FetchLog, JobStatus, Kept, NewResult, StoreError};
 
 /// Heartbeats a running job may miss before it is presumed lost with its worker (several, so a
 /// slow database does not make a live job look dead).
@@ -236,10 +237,11 @@ fn after(wait: Duration) -> DateTime<Utc> {
 
 /// Run the job with this id, if it is still waiting to run.
 pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
-    let Some(row) = persist("claiming a job", || app.store.start_job(id)).await? else {
+    let Some(claim) = persist("claiming a job", || app.store.start_job(id)).await? else {
         tracing::debug!("job already handled; message dropped");
         return Ok(());
     };
+    let row = claim.job;
     let Some(connector) = apiary_connectors::get(&row.connector) else {
         return finish(app, id, JobStatus::Failed, Some(&format!("unknown connector `{}`", row.connector))).await;
     };
@@ -253,7 +255,7 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
         span.record("request_id", request_id.as_str());
     }
     tracing::info!(dataset = %row.key, attempt = row.attempts, "job running");
-    let result = with_heartbeat(app, id, app.fetcher.fetch(connector, &params)).await;
+    let result = with_heartbeat(app, id, app.fetcher.fetch(connector, &params, &claim.validators)).await;
     let duration = clock.elapsed();
     let mut log = FetchLog {
         job_id: id,
@@ -267,7 +269,17 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
     };
     let give_up_after = app.config.queue.give_up_after;
     match result {
-        Ok(records) => {
+        Ok(Fetched::Current { validators }) => {
+            log.outcome = "not_modified";
+            let kept = Kept::Current { key: &row.key, fetched_at: started_at, validators: &validators };
+            persist("refreshing a result", || app.store.record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
+                .await?;
+            finished(JobStatus::Succeeded);
+            app.reads.forget(&row.key);
+            tracing::info!(ms = duration.as_millis() as u64, "job succeeded: cached records still current");
+            Ok(())
+        }
+        Ok(Fetched::Records { records, validators }) => {
             let body = serde_json::value::to_raw_value(&records).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let count = records.len();
             // The records are in `body` now: only one copy is held while the store writes.
@@ -280,10 +292,12 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 records: &body,
                 record_count: count,
                 fetched_at: started_at,
+                validators: &validators,
             };
+            let kept = Kept::Records(result);
             let storing = std::time::Instant::now();
             let upsert =
-                persist("storing a result", || app.store.record_fetch(Some(&result), &log, JobStatus::Succeeded, None))
+                persist("storing a result", || app.store.record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
                     .await?;
             let store_ms = storing.elapsed().as_millis() as u64;
             finished(JobStatus::Succeeded);

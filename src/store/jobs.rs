@@ -61,6 +61,31 @@ pub struct JobRow {
     pub request_id: Option<String>,
 }
 
+/// A job claimed to run ([`Store::start_job`]), with the validators of the dataset's cached
+/// copy, if it has one: what makes the refresh a conditional request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claim {
+    #[sqlx(flatten)]
+    pub job: JobRow,
+    #[sqlx(flatten)]
+    pub validators: Validators,
+}
+
+/// What an upstream said identifies the version of a dataset it sent (`ETag`, `Last-Modified`),
+/// kept with the dataset and sent back on its refresh (`If-None-Match`, `If-Modified-Since`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is anything to send.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
 impl JobRow {
     pub fn status(&self) -> JobStatus {
         JobStatus::parse(&self.status).unwrap_or(JobStatus::Failed)
@@ -160,12 +185,15 @@ impl Store {
     }
 
     /// Claim a job for running: only a pending job is claimed, so a redelivered message for a job
-    /// that already ran (or is running elsewhere) does nothing. Counts an attempt.
-    pub async fn start_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
-        let row = on_pool!(self, pool => sqlx::query_as::<_, JobRow>(concat!(
+    /// that already ran (or is running elsewhere) does nothing. Counts an attempt. The claim
+    /// carries the cached dataset's validators, read in the same statement.
+    pub async fn start_job(&self, id: &str) -> Result<Option<Claim>, StoreError> {
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Claim>(concat!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, run_at = NULL
              WHERE id = $1 AND status IN ('queued', 'deferred') RETURNING ",
-            job_columns!()
+            job_columns!(),
+            ", (SELECT etag FROM datasets WHERE datasets.key = jobs.key) AS etag,
+             (SELECT last_modified FROM datasets WHERE datasets.key = jobs.key) AS last_modified"
         ))
         .bind(id)
         .bind(Utc::now())

@@ -26,7 +26,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
 
-pub use jobs::{JobRow, JobStatus, NewJob};
+pub use jobs::{Claim, JobRow, JobStatus, NewJob, Validators};
 
 use crate::resilience::{BreakerState, Snapshot};
 
@@ -165,27 +165,71 @@ pub struct NewResult<'a> {
     pub records: &'a RawValue,
     pub record_count: usize,
     pub fetched_at: DateTime<Utc>,
+    /// What the upstream sent to identify this version, kept for a conditional refresh.
+    pub validators: &'a Validators,
+}
+
+/// What a finished fetch keeps of its dataset.
+#[derive(Debug, Clone, Copy)]
+pub enum Kept<'a> {
+    /// Records, new or the same as those stored.
+    Records(NewResult<'a>),
+    /// The upstream answered a conditional request that the cached records are still current
+    /// (`304 Not Modified`): only `fetched_at` moves, and the validators if it sent new ones.
+    Current { key: &'a str, fetched_at: DateTime<Utc>, validators: &'a Validators },
+}
+
+impl Kept<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Kept::Records(r) => r.key,
+            Kept::Current { key, .. } => key,
+        }
+    }
+    fn fetched_at(&self) -> DateTime<Utc> {
+        match self {
+            Kept::Records(r) => r.fetched_at,
+            Kept::Current { fetched_at, .. } => *fetched_at,
+        }
+    }
+    fn validators(&self) -> &Validators {
+        match self {
+            Kept::Records(r) => r.validators,
+            Kept::Current { validators, .. } => validators,
+        }
+    }
+    fn records(&self) -> Option<&NewResult<'_>> {
+        match self {
+            Kept::Records(r) => Some(r),
+            Kept::Current { .. } => None,
+        }
+    }
 }
 
 /// [`Store::record_fetch`]'s parameters, the same on both databases: the dataset's result ($1-$7:
 /// key, connector, params, records, record count, content hash, fetched_at; all NULL without a
-/// result), the fetch-log entry ($8-$15) and the job finished ($16 status, $17 error, $18 now).
-/// The dataset's row is touched when its content is unchanged, else written unless a newer result
-/// is stored.
+/// result, all but the key and fetched_at NULL when the cached records are current), the
+/// fetch-log entry ($8-$15), the job finished ($16 status, $17 error, $18 now) and the
+/// validators ($19 ETag, $20 Last-Modified). The dataset's row is touched when its content is
+/// unchanged or current (new records replace the validators; a `304` keeps the old ones unless
+/// it sent its own), else written unless a newer result is stored.
 ///
 /// On Postgres, one statement (data-modifying CTEs) evaluating to the rows touched and written.
 const RECORD_FETCH_PG: &str = "
 WITH touched AS (
-    UPDATE datasets SET fetched_at = $7
-    WHERE $1::text IS NOT NULL AND key = $1 AND content_hash = $6 AND fetched_at < $7
+    UPDATE datasets SET fetched_at = $7,
+        etag = CASE WHEN $6::text IS NULL THEN coalesce($19, etag) ELSE $19 END,
+        last_modified = CASE WHEN $6::text IS NULL THEN coalesce($20, last_modified) ELSE $20 END
+    WHERE $1::text IS NOT NULL AND key = $1 AND ($6::text IS NULL OR content_hash = $6) AND fetched_at < $7
     RETURNING 1
 ), written AS (
-    INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $7
-    WHERE $1::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM touched)
+    INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at, etag, last_modified)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $19, $20
+    WHERE $6::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM touched)
     ON CONFLICT (key) DO UPDATE SET
         params = excluded.params, records = excluded.records, record_count = excluded.record_count,
-        content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
+        content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at,
+        etag = excluded.etag, last_modified = excluded.last_modified
     WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash
     RETURNING 1
 ), logged AS (
@@ -202,14 +246,17 @@ SELECT (SELECT COUNT(*) FROM touched), (SELECT COUNT(*) FROM written)";
 /// statement before it).
 const RECORD_FETCH_SQLITE: &str = "
 BEGIN IMMEDIATE;
-UPDATE datasets SET fetched_at = $7
-WHERE $1 IS NOT NULL AND key = $1 AND content_hash = $6 AND fetched_at < $7;
-INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, $7
-WHERE $1 IS NOT NULL AND changes() = 0
+UPDATE datasets SET fetched_at = $7,
+    etag = CASE WHEN $6 IS NULL THEN coalesce($19, etag) ELSE $19 END,
+    last_modified = CASE WHEN $6 IS NULL THEN coalesce($20, last_modified) ELSE $20 END
+WHERE $1 IS NOT NULL AND key = $1 AND ($6 IS NULL OR content_hash = $6) AND fetched_at < $7;
+INSERT INTO datasets (key, connector, params, records, record_count, content_hash, fetched_at, changed_at, etag, last_modified)
+SELECT $1, $2, $3, $4, $5, $6, $7, $7, $19, $20
+WHERE $6 IS NOT NULL AND changes() = 0
 ON CONFLICT (key) DO UPDATE SET
     params = excluded.params, records = excluded.records, record_count = excluded.record_count,
-    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at
+    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at, changed_at = excluded.changed_at,
+    etag = excluded.etag, last_modified = excluded.last_modified
 WHERE datasets.fetched_at < excluded.fetched_at AND datasets.content_hash <> excluded.content_hash;
 SELECT changes() > 0 WHERE $1 IS NOT NULL;
 INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
@@ -393,7 +440,8 @@ impl Store {
         record_count: usize,
         fetched_at: DateTime<Utc>,
     ) -> Result<Upsert, StoreError> {
-        let result = NewResult { connector, key, params, records, record_count, fetched_at };
+        let validators = Validators::default();
+        let result = NewResult { connector, key, params, records, record_count, fetched_at, validators: &validators };
         let hash = content_hash(records.get().as_bytes());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -403,28 +451,30 @@ impl Store {
         })
     }
 
-    /// How a fetch ended, in one transaction: its result kept (`result`, if it brought one),
-    /// its fetch-log entry, and its job finished as `status`. One commit instead of three is
-    /// most of what a finished job costs the embedded database.
+    /// How a fetch ended, in one transaction: what it keeps of the dataset (`kept`, if it
+    /// brought a result), its fetch-log entry, and its job finished as `status`. One commit
+    /// instead of three is most of what a finished job costs the embedded database.
     pub async fn record_fetch(
         &self,
-        result: Option<&NewResult<'_>>,
+        kept: Option<&Kept<'_>>,
         log: &FetchLog<'_>,
         status: JobStatus,
         error: Option<&str>,
     ) -> Result<Option<Upsert>, StoreError> {
+        let result = kept.and_then(Kept::records);
         let hash = result.map(|r| content_hash(r.records.get().as_bytes()));
+        let validators = kept.map(Kept::validators);
         let now = Utc::now();
         macro_rules! bound {
             ($query:expr) => {
                 $query
-                    .bind(result.map(|r| r.key))
+                    .bind(kept.map(Kept::key))
                     .bind(result.map(|r| r.connector))
                     .bind(result.map(|r| Json(r.params)))
                     .bind(result.map(|r| Json(r.records)))
                     .bind(result.map(|r| r.record_count as i64))
                     .bind(hash.as_deref())
-                    .bind(result.map(|r| r.fetched_at))
+                    .bind(kept.map(Kept::fetched_at))
                     .bind(log.job_id)
                     .bind(log.connector)
                     .bind(log.key)
@@ -436,18 +486,22 @@ impl Store {
                     .bind(status.as_str())
                     .bind(error)
                     .bind(now)
+                    .bind(validators.and_then(|v| v.etag.as_deref()))
+                    .bind(validators.and_then(|v| v.last_modified.as_deref()))
             };
         }
         match self {
             Store::Postgres(pool) => {
                 let (touched, written): (i64, i64) = bound!(sqlx::query_as(RECORD_FETCH_PG)).fetch_one(pool).await?;
-                Ok(result.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
+                Ok(kept.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
             }
             Store::Sqlite(db) => {
                 let mut conn = db.writer.acquire().await?;
                 match bound!(sqlx::query_scalar::<_, bool>(RECORD_FETCH_SQLITE)).fetch_all(&mut *conn).await {
-                    Ok(written) => Ok(result
-                        .map(|_| if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged })),
+                    Ok(written) => {
+                        Ok(kept
+                            .map(|_| if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged }))
+                    }
                     Err(e) => {
                         // The batch may have stopped inside its transaction: end it here, or
                         // let the connection go rather than hand it on mid-transaction.

@@ -68,7 +68,7 @@ async fn one_pending_job_per_dataset(store: Store) {
     assert_eq!(again.id, "a", "the pending job is returned");
     // Running: a new enqueue gets a new job (the running fetch may predate the question).
     let running = store.start_job("a").await.unwrap().unwrap();
-    assert_eq!(running.attempts, 1);
+    assert_eq!(running.job.attempts, 1);
     assert!(store.start_job("a").await.unwrap().is_none(), "a claimed job is not claimed twice");
     let (c, created) = store.create_job(&new("c")).await.unwrap();
     assert!(created && c.id == "c");
@@ -105,6 +105,7 @@ async fn a_fetch_is_recorded_whole(store: Store) {
         duration: std::time::Duration::from_millis(3),
     };
     let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
+    let validators = Validators::default();
     let result = |fetched_at| NewResult {
         connector: "arxiv",
         key: "arxiv?k=1",
@@ -112,6 +113,7 @@ async fn a_fetch_is_recorded_whole(store: Store) {
         records: &records,
         record_count: 1,
         fetched_at,
+        validators: &validators,
     };
     let (t0, t1) = (Utc::now() - Duration::seconds(60), Utc::now());
     for (id, at, want) in [("a", t0, Upsert::Changed), ("b", t1, Upsert::Unchanged), ("c", t0, Upsert::Unchanged)] {
@@ -120,7 +122,10 @@ async fn a_fetch_is_recorded_whole(store: Store) {
             .await
             .unwrap();
         store.start_job(id).await.unwrap().unwrap();
-        let got = store.record_fetch(Some(&result(at)), &log(id, at), JobStatus::Succeeded, None).await.unwrap();
+        let got = store
+            .record_fetch(Some(&Kept::Records(result(at))), &log(id, at), JobStatus::Succeeded, None)
+            .await
+            .unwrap();
         assert_eq!(got, Some(want), "job {id}");
         assert_eq!(store.job(id).await.unwrap().unwrap().status(), JobStatus::Succeeded);
     }
@@ -139,6 +144,75 @@ async fn a_fetch_is_recorded_whole(store: Store) {
     assert_eq!((d_job.status(), d_job.error.as_deref()), (JobStatus::Failed, Some("HTTP 503")));
     assert_eq!(store.dataset("arxiv?k=1").await.unwrap().unwrap().record_count, 1);
     assert_eq!(store.prune_fetch_log(Duration::days(1), 2).await.unwrap(), 2, "four entries were logged");
+}
+
+/// Validators are kept with the records and come back with the job's claim; a `304`
+/// (`Kept::Current`) moves only `fetched_at`, keeps the records and their hash, and keeps the
+/// stored validators unless it brings its own; new records replace them.
+async fn validators_follow_the_records(store: Store) {
+    let p = params();
+    let key = "arxiv?k=1";
+    let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
+    let v1 = Validators { etag: Some("\"v1\"".into()), last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT".into()) };
+    let log = |job_id: &'static str, started_at| FetchLog {
+        job_id,
+        connector: "arxiv",
+        key,
+        outcome: "success",
+        error: None,
+        record_count: None,
+        started_at,
+        duration: std::time::Duration::from_millis(3),
+    };
+    let claim = |id: &'static str| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            let job = NewJob { id, connector: "arxiv", key, params: &p, request_id: None };
+            store.create_job(&job).await.unwrap();
+            store.start_job(id).await.unwrap().unwrap()
+        }
+    };
+    assert!(claim("a").await.validators.is_empty(), "nothing cached yet");
+    let t0 = Utc::now() - Duration::seconds(60);
+    let first = NewResult {
+        connector: "arxiv",
+        key,
+        params: &p,
+        records: &records,
+        record_count: 1,
+        fetched_at: t0,
+        validators: &v1,
+    };
+    store.record_fetch(Some(&Kept::Records(first)), &log("a", t0), JobStatus::Succeeded, None).await.unwrap();
+    let before = store.dataset(key).await.unwrap().unwrap();
+
+    assert_eq!(claim("b").await.validators, v1, "the claim carries the cached copy's validators");
+    let t1 = t0 + Duration::seconds(10);
+    let none = Validators::default();
+    let current = Kept::Current { key, fetched_at: t1, validators: &none };
+    let got = store.record_fetch(Some(&current), &log("b", t1), JobStatus::Succeeded, None).await.unwrap();
+    assert_eq!(got, Some(Upsert::Unchanged));
+    let after = store.dataset(key).await.unwrap().unwrap();
+    assert!((after.fetched_at - t1).num_milliseconds().abs() < 2, "fetched_at moved");
+    assert_eq!((after.changed_at, &after.content_hash), (before.changed_at, &before.content_hash));
+    assert_eq!(after.records.0.get(), before.records.0.get());
+    assert_eq!(store.job("b").await.unwrap().unwrap().status(), JobStatus::Succeeded);
+
+    let v2 = Validators { etag: Some("\"v2\"".into()), last_modified: None };
+    assert_eq!(claim("c").await.validators, v1, "a 304 without validators keeps the stored ones");
+    let t2 = t1 + Duration::seconds(10);
+    let current = Kept::Current { key, fetched_at: t2, validators: &v2 };
+    store.record_fetch(Some(&current), &log("c", t2), JobStatus::Succeeded, None).await.unwrap();
+    let kept = claim("d").await.validators;
+    assert_eq!(kept, Validators { etag: v2.etag.clone(), last_modified: v1.last_modified.clone() });
+
+    let t3 = t2 + Duration::seconds(10);
+    let other = to_raw_value(&serde_json::json!([{"id": "2"}])).unwrap();
+    let fresh = NewResult { records: &other, fetched_at: t3, validators: &none, ..first };
+    let got = store.record_fetch(Some(&Kept::Records(fresh)), &log("d", t3), JobStatus::Succeeded, None).await.unwrap();
+    assert_eq!(got, Some(Upsert::Changed));
+    assert!(claim("e").await.validators.is_empty(), "new records without validators clear the old ones");
 }
 
 async fn breaker_snapshots_round_trip(store: Store) {
@@ -202,6 +276,17 @@ async fn sqlite_record_fetch() {
     a_fetch_is_recorded_whole(s).await;
 }
 
+#[tokio::test]
+async fn sqlite_validators() {
+    let (s, _dir) = sqlite().await;
+    validators_follow_the_records(s).await;
+}
+
+#[tokio::test]
+async fn postgres_validators() {
+    validators_follow_the_records(postgres().await).await;
+}
+
 /// A batch that fails part-way on SQLite (its fetch-log insert refused by a trigger) writes
 /// nothing, and leaves the one writer connection out of its transaction for the next write.
 #[tokio::test]
@@ -218,6 +303,7 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
     let p = params();
     let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
     let now = Utc::now();
+    let validators = Validators::default();
     let result = NewResult {
         connector: "arxiv",
         key: "arxiv?k=1",
@@ -225,6 +311,7 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
         records: &records,
         record_count: 1,
         fetched_at: now,
+        validators: &validators,
     };
     let log = |outcome| FetchLog {
         job_id: "a",
@@ -241,12 +328,16 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
         .await
         .unwrap();
     store.start_job("a").await.unwrap().unwrap();
-    let err = store.record_fetch(Some(&result), &log("refused"), JobStatus::Succeeded, None).await.unwrap_err();
+    let err = store
+        .record_fetch(Some(&Kept::Records(result)), &log("refused"), JobStatus::Succeeded, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("refused by the test"), "{err}");
     assert!(store.dataset("arxiv?k=1").await.unwrap().is_none(), "the upsert before the failure was rolled back");
     assert_eq!(store.job("a").await.unwrap().unwrap().status(), JobStatus::Running);
     // The same connection writes again, and commits: a reader sees it.
-    let got = store.record_fetch(Some(&result), &log("success"), JobStatus::Succeeded, None).await.unwrap();
+    let got =
+        store.record_fetch(Some(&Kept::Records(result)), &log("success"), JobStatus::Succeeded, None).await.unwrap();
     assert_eq!(got, Some(Upsert::Changed));
     assert_eq!(store.job("a").await.unwrap().unwrap().status(), JobStatus::Succeeded);
     assert_eq!(store.dataset("arxiv?k=1").await.unwrap().unwrap().record_count, 1);

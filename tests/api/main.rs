@@ -1,6 +1,7 @@
 //! apiary end to end, in-process: HTTP API, queue and workers on real SQLite, Postgres and
 //! Redis, against upstreams faked with wiremock serving the recorded bodies.
 
+mod conditional;
 mod faults;
 mod fleet;
 mod hardening;

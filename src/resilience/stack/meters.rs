@@ -13,16 +13,19 @@ use metrics::{Counter, Histogram};
 /// exists.
 #[derive(Default)]
 pub(super) struct Meters {
-    /// `apiary_upstream_calls_total` by outcome: index 0 is `success`, then each [`ErrorClass`].
-    pub(super) calls: [OnceLock<Counter>; 6],
+    /// `apiary_upstream_calls_total` by outcome: index 0 is `success`, then each [`ErrorClass`],
+    /// then `not_modified`.
+    pub(super) calls: [OnceLock<Counter>; 7],
     pub(super) call_seconds: OnceLock<Histogram>,
     pub(super) rejections: OnceLock<Counter>,
     pub(super) deferrals: OnceLock<Counter>,
 }
 
-pub(super) fn outcome_index(result: &Result<(), ErrorClass>) -> usize {
+/// `result`: whether the call succeeded as not modified, or its error class.
+pub(super) fn outcome_index(result: &Result<bool, ErrorClass>) -> usize {
     match result {
-        Ok(()) => 0,
+        Ok(false) => 0,
+        Ok(true) => 6,
         Err(ErrorClass::RateLimited) => 1,
         Err(ErrorClass::Transient) => 2,
         Err(ErrorClass::Permanent) => 3,

@@ -297,7 +297,23 @@ impl Stack {
     /// Run `call` through timeout, limiter, breaker and retry. `call` performs one attempt of
     /// `operation` (the request's [`step`](apiary_connectors::Request::step), which picks the
     /// breaker when the connector keeps one per operation) and classifies its result.
-    pub async fn call<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<T, CallError>
+    pub async fn call<T, F, Fut>(&self, operation: &str, call: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
+    {
+        self.call_counted(operation, call, |_| false).await
+    }
+
+    /// [`Stack::call`], where a success that `not_modified` picks (the upstream's `304` to a
+    /// conditional request) is counted as `outcome="not_modified"` rather than `success`; for
+    /// the breaker it is a success.
+    pub async fn call_counted<T, F, Fut>(
+        &self,
+        operation: &str,
+        mut call: F,
+        not_modified: impl Fn(&T) -> bool,
+    ) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ConnectorError>>,
@@ -351,11 +367,12 @@ impl Stack {
                 Gate::Local(permit) => circuit.breaker.record_at(permit, outcome, elapsed, ended),
                 Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
             }
-            let label = result.as_ref().map(|_| ()).map_err(|e| e.class);
+            let label = result.as_ref().map(|v| not_modified(v)).map_err(|e| e.class);
             self.meters.calls[outcome_index(&label)]
                 .get_or_init(|| {
                     let label = match label {
-                        Ok(()) => "success",
+                        Ok(false) => "success",
+                        Ok(true) => "not_modified",
                         Err(class) => class.as_str(),
                     };
                     metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label)
