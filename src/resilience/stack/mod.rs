@@ -367,7 +367,7 @@ impl Stack {
                 Gate::Local(permit) => circuit.breaker.record_at(permit, outcome, elapsed, ended),
                 Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
             }
-            let label = result.as_ref().map(|v| not_modified(v)).map_err(|e| e.class);
+            let label = result.as_ref().map(&not_modified).map_err(|e| e.class);
             self.meters.calls[outcome_index(&label)]
                 .get_or_init(|| {
                     let label = match label {
