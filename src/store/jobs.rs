@@ -119,28 +119,57 @@ macro_rules! select_jobs {
 pub(super) const FINISH_JOB: &str =
     "UPDATE jobs SET status = $2, error = $3, updated_at = $4, finished_at = $4, run_at = NULL WHERE id = $1";
 
-/// Insert a queued [`NewJob`] on executor `$ex` unless its dataset has a pending job; the row.
-/// `$with` and `$from` wrap the row's `SELECT` (SQLite needs a `WHERE` there to read the
-/// `ON CONFLICT` that follows as the upsert's).
+/// Insert a queued [`NewJob`] unless its dataset has a pending job, returning the row; bound by
+/// [`bind_job!`]. `$with` and `$from` wrap the row's `SELECT` (SQLite needs a `WHERE` there to
+/// read the `ON CONFLICT` that follows as the upsert's).
 macro_rules! insert_job {
-    ($ex:expr, $job:expr, $now:expr, $with:expr, $from:expr) => {
-        sqlx::query_as::<_, JobRow>(concat!(
+    ($with:expr, $from:expr) => {
+        concat!(
             $with,
             "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at, request_id)
              SELECT $1, $2, $3, $4, 'queued', 0, $5, $5, $6 ",
             $from,
             " ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
             job_columns!()
-        ))
-        .bind($job.id)
-        .bind($job.connector)
-        .bind($job.key)
-        .bind(Json($job.params))
-        .bind($now)
-        .bind($job.request_id)
-        .fetch_optional($ex)
-        .await?
+        )
     };
+}
+
+/// On Postgres, a new job is the one write that waits for the disk (`synchronous_commit` is off
+/// for the rest; see `Store::connect`): once it is accepted it is not lost. The setting is made
+/// local to the statement's own transaction, which reads it when it commits: one round trip
+/// instead of four.
+const INSERT_JOB_PG: &str =
+    insert_job!("WITH durable AS (SELECT set_config('synchronous_commit', 'on', true)) ", "FROM durable");
+const INSERT_JOB_SQLITE: &str = insert_job!("", "WHERE true");
+
+/// [`insert_job!`]'s arguments, bound to `$query`.
+macro_rules! bind_job {
+    ($query:expr, $job:expr, $now:expr) => {
+        $query
+            .bind($job.id)
+            .bind($job.connector)
+            .bind($job.key)
+            .bind(Json($job.params))
+            .bind($now)
+            .bind($job.request_id)
+    };
+}
+
+/// Claim job `$1` at time `$2`, if it is pending; the row, with the cached dataset's validators.
+const START_JOB: &str = concat!(
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, run_at = NULL
+     WHERE id = $1 AND status IN ('queued', 'deferred') RETURNING ",
+    job_columns!(),
+    ", (SELECT etag FROM datasets WHERE datasets.key = jobs.key) AS etag,
+     (SELECT last_modified FROM datasets WHERE datasets.key = jobs.key) AS last_modified"
+);
+
+/// The first row `rows` holds, as a `T`.
+fn first<T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
+    rows: Vec<sqlx::sqlite::SqliteRow>,
+) -> Result<Option<T>, StoreError> {
+    Ok(rows.first().map(T::from_row).transpose()?)
 }
 
 impl Store {
@@ -151,18 +180,13 @@ impl Store {
         // winner finished in between).
         for _ in 0..3 {
             let inserted = match self {
-                // A new job is the one write that waits for the disk (`synchronous_commit` is off
-                // for the rest; see `Store::connect`): once it is accepted it is not lost. The
-                // setting is made local to the statement's own transaction, which reads it when
-                // it commits: one round trip instead of four.
-                Store::Postgres(pool) => insert_job!(
-                    pool,
-                    job,
-                    now,
-                    "WITH durable AS (SELECT set_config('synchronous_commit', 'on', true)) ",
-                    "FROM durable"
-                ),
-                Store::Sqlite(db) => insert_job!(&db.writer, job, now, "", "WHERE true"),
+                Store::Postgres(pool) => {
+                    bind_job!(sqlx::query_as::<_, JobRow>(INSERT_JOB_PG), job, now).fetch_optional(pool).await?
+                }
+                Store::Sqlite(db) => {
+                    let query = bind_job!(sqlx::query(INSERT_JOB_SQLITE), job, now);
+                    first(db.rounds.write(INSERT_JOB_SQLITE, INSERT_JOB_SQLITE, query).await?)?
+                }
             };
             if let Some(row) = inserted {
                 return Ok((row, true));
@@ -188,18 +212,14 @@ impl Store {
     /// that already ran (or is running elsewhere) does nothing. Counts an attempt. The claim
     /// carries the cached dataset's validators, read in the same statement.
     pub async fn start_job(&self, id: &str) -> Result<Option<Claim>, StoreError> {
-        let row = on_pool!(self, pool => sqlx::query_as::<_, Claim>(concat!(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $2, run_at = NULL
-             WHERE id = $1 AND status IN ('queued', 'deferred') RETURNING ",
-            job_columns!(),
-            ", (SELECT etag FROM datasets WHERE datasets.key = jobs.key) AS etag,
-             (SELECT last_modified FROM datasets WHERE datasets.key = jobs.key) AS last_modified"
-        ))
-        .bind(id)
-        .bind(Utc::now())
-        .fetch_optional(pool)
-        .await?);
-        Ok(row)
+        let now = Utc::now();
+        match self {
+            Store::Postgres(pool) => Ok(sqlx::query_as(START_JOB).bind(id).bind(now).fetch_optional(pool).await?),
+            Store::Sqlite(db) => {
+                let query = sqlx::query(START_JOB).bind(id).bind(now);
+                first(db.rounds.write(START_JOB, START_JOB, query).await?)
+            }
+        }
     }
 
     /// Put a running job back to wait until `run_at`, giving back the attempt it was charged.

@@ -10,6 +10,7 @@
 //!
 //! Every write is idempotent, because jobs are delivered at least once.
 
+mod batch;
 pub(crate) mod checkpoint;
 mod jobs;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
@@ -83,6 +85,8 @@ pub struct Sqlite {
     pub writer: SqlitePool,
     /// Connections that only read.
     pub reader: SqlitePool,
+    /// The hot writes, committed in rounds on the writer.
+    rounds: batch::Rounds,
     /// The log's checkpoints, from a connection of their own.
     _checkpoints: checkpoint::Checkpoints,
 }
@@ -244,8 +248,9 @@ SELECT (SELECT COUNT(*) FROM touched), (SELECT COUNT(*) FROM written)";
 /// connection's thread, so one call instead of six is most of this write's cost), evaluating to
 /// whether this result was written, no row without a result (`changes()` counts the rows of the
 /// statement before it).
-const RECORD_FETCH_SQLITE: &str = "
-BEGIN IMMEDIATE;
+macro_rules! record_fetch_sqlite {
+    () => {
+        "
 UPDATE datasets SET fetched_at = $7,
     etag = CASE WHEN $6 IS NULL THEN coalesce($19, etag) ELSE $19 END,
     last_modified = CASE WHEN $6 IS NULL THEN coalesce($20, last_modified) ELSE $20 END
@@ -262,7 +267,12 @@ SELECT changes() > 0 WHERE $1 IS NOT NULL;
 INSERT INTO fetch_log (job_id, connector, key, outcome, error, record_count, started_at, duration_ms)
 VALUES ($8, $9, $10, $11, $12, $13, $14, $15);
 UPDATE jobs SET status = $16, error = $17, updated_at = $18, finished_at = $18, run_at = NULL WHERE id = $8;
-COMMIT;";
+"
+    };
+}
+const RECORD_FETCH_SQLITE: &str = concat!("BEGIN IMMEDIATE;", record_fetch_sqlite!(), "COMMIT;");
+/// The same inside a round of writes ([`batch`]).
+const RECORD_FETCH_SQLITE_TOGETHER: &str = record_fetch_sqlite!();
 
 /// Upsert a [`NewResult`] with content hash `$hash` on executor `$ex` (a transaction): the same
 /// content as stored only refreshes `fetched_at`; a result older than the stored one changes
@@ -373,7 +383,8 @@ impl Store {
             let writer = open(1, checkpoint::for_writer(opts.clone())).await?;
             let checkpoints = checkpoint::start(&opts).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let reader = open(8, opts.read_only(true)).await?;
-            Store::Sqlite(Sqlite { writer, reader, _checkpoints: checkpoints })
+            let rounds = batch::Rounds::start(writer.clone());
+            Store::Sqlite(Sqlite { writer, reader, rounds, _checkpoints: checkpoints })
         } else {
             // Commits do not wait for the WAL to reach disk (`synchronous_commit = off`), except
             // a new job's (see `create_job`): everything else written here is a cached result,
@@ -496,26 +507,13 @@ impl Store {
                 Ok(kept.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
             }
             Store::Sqlite(db) => {
-                let mut conn = db.writer.acquire().await?;
-                match bound!(sqlx::query_scalar::<_, bool>(RECORD_FETCH_SQLITE)).fetch_all(&mut *conn).await {
-                    Ok(written) => {
-                        Ok(kept
-                            .map(|_| if written.first() == Some(&true) { Upsert::Changed } else { Upsert::Unchanged }))
-                    }
-                    Err(e) => {
-                        // The batch may have stopped inside its transaction: end it here, or
-                        // let the connection go rather than hand it on mid-transaction.
-                        let ended = match sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                            Ok(_) => true,
-                            Err(sqlx::Error::Database(d)) => d.message().contains("no transaction is active"),
-                            Err(_) => false,
-                        };
-                        if !ended {
-                            conn.close_on_drop();
-                        }
-                        Err(e.into())
-                    }
-                }
+                let query = bound!(sqlx::query(RECORD_FETCH_SQLITE));
+                let rows = db.rounds.write(RECORD_FETCH_SQLITE_TOGETHER, RECORD_FETCH_SQLITE, query).await?;
+                let written = match rows.first() {
+                    Some(row) => row.try_get::<bool, _>(0)?,
+                    None => false,
+                };
+                Ok(kept.map(|_| if written { Upsert::Changed } else { Upsert::Unchanged }))
             }
         }
     }

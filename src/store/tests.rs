@@ -287,6 +287,95 @@ async fn postgres_validators() {
     validators_follow_the_records(postgres().await).await;
 }
 
+/// Writes that arrive together are committed in one round, each answered with its own rows; one
+/// that fails in a round (its fetch-log insert refused by a trigger) fails alone, and the other
+/// writes of its round are kept.
+#[tokio::test]
+async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
+    let (store, _dir) = sqlite().await;
+    let Store::Sqlite(db) = &store else { unreachable!() };
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    const N: usize = 20;
+    const REFUSED: usize = 7;
+    let id = |i: usize| format!("job-{i}");
+    let key = |i: usize| format!("arxiv?k={i}");
+    // Each step's writes are all sent before the writer's task takes the first of them.
+    let mut created = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let store = store.clone();
+        created.spawn(async move {
+            let p = params();
+            let job = NewJob { id: &id(i), connector: "arxiv", key: &key(i), params: &p, request_id: None };
+            (i, store.create_job(&job).await.unwrap())
+        });
+    }
+    while let Some(joined) = created.join_next().await {
+        let (i, (row, inserted)) = joined.unwrap();
+        assert!(inserted);
+        assert_eq!((row.id, row.key), (id(i), key(i)), "each write gets its own row back");
+    }
+    let mut claimed = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let store = store.clone();
+        claimed.spawn(async move { (i, store.start_job(&id(i)).await.unwrap()) });
+    }
+    while let Some(joined) = claimed.join_next().await {
+        let (i, claim) = joined.unwrap();
+        assert_eq!(claim.map(|c| c.job.id), Some(id(i)));
+    }
+    let mut recorded = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let store = store.clone();
+        recorded.spawn(async move {
+            let (p, validators, now) = (params(), Validators::default(), Utc::now());
+            let records = to_raw_value(&serde_json::json!([{"id": i}])).unwrap();
+            let (id, key) = (id(i), key(i));
+            let result = NewResult {
+                connector: "arxiv",
+                key: &key,
+                params: &p,
+                records: &records,
+                record_count: 1,
+                fetched_at: now,
+                validators: &validators,
+            };
+            let log = FetchLog {
+                job_id: &id,
+                connector: "arxiv",
+                key: &key,
+                outcome: if i == REFUSED { "refused" } else { "success" },
+                error: None,
+                record_count: Some(1),
+                started_at: now,
+                duration: std::time::Duration::from_millis(1),
+            };
+            (i, store.record_fetch(Some(&Kept::Records(result)), &log, JobStatus::Succeeded, None).await)
+        });
+    }
+    while let Some(joined) = recorded.join_next().await {
+        let (i, got) = joined.unwrap();
+        match i {
+            REFUSED => assert!(got.unwrap_err().to_string().contains("refused by the test")),
+            _ => assert_eq!(got.unwrap(), Some(Upsert::Changed), "job {i}"),
+        }
+    }
+    for i in 0..N {
+        let status = store.job(&id(i)).await.unwrap().unwrap().status();
+        let cached = store.dataset(&key(i)).await.unwrap().is_some();
+        match i {
+            REFUSED => assert_eq!((status, cached), (JobStatus::Running, false), "the refused write left nothing"),
+            _ => assert_eq!((status, cached), (JobStatus::Succeeded, true), "job {i} was kept"),
+        }
+    }
+    assert!(db.rounds.committed_together() >= 2 * N as u64, "creates and claims went in rounds");
+}
+
 /// A batch that fails part-way on SQLite (its fetch-log insert refused by a trigger) writes
 /// nothing, and leaves the one writer connection out of its transaction for the next write.
 #[tokio::test]
