@@ -117,3 +117,33 @@ async fn an_upstream_that_ignores_the_validators_answers_in_full() {
     let (status, _, data) = app.get("/v1/datasets/sec_edgar?cik=1800903").await;
     assert_eq!(status, 200, "{data}");
 }
+
+/// A dataset of two pages keeps no validators, even when both pages sent some: a `304` for the
+/// first page would say nothing of the second, so its refresh asks for everything again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_of_several_pages_is_refreshed_in_full() {
+    let app = spawn_app(Backend::Sqlite, &[]).await;
+    let with_etag = |file: &str| {
+        ResponseTemplate::new(200).set_body_raw(fixture(file), "application/atom+xml").insert_header("etag", ETAG)
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(query_param("start", "0"))
+        .respond_with(with_etag(FEED))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(query_param("start", "10"))
+        .respond_with(with_etag("arxiv/id_list_1605.08386_single_entry_success.xml"))
+        .mount(&app.upstream)
+        .await;
+    for _ in 0..2 {
+        let id = app.enqueue("arxiv", json!({"search_query": "all:testing", "max_results": 15})).await;
+        let job = app.wait_job(&id, &["succeeded", "failed"]).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+    let requests = app.upstream.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4, "two pages, twice");
+    assert!(requests.iter().all(|r| r.headers.get("if-none-match").is_none()), "no request was conditional");
+}
