@@ -121,7 +121,7 @@ impl App {
         // Install the metrics recorder before anything records.
         crate::telemetry::metrics_handle();
         let config = Arc::new(config);
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(&config.database_url, &config.database_breakers).await?;
         let queue = Queue::connect(&config).await?;
         let fleet = match &config.redis_url {
             Some(url) => match Fleet::connect(url, &config.queue.name, config.fleet.size).await {

@@ -89,6 +89,8 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
             }
         }
     }
+    // Then the cache database's own, this process's (`database`, operations `read` and `write`).
+    items.extend(app.store.breaker_snapshots());
     let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
     if let Some(fleet) = &app.fleet {
         let members = fleet.members().await.unwrap_or_default();

@@ -294,6 +294,15 @@ pub struct Config {
     pub connectors: BTreeMap<String, ConnectorSettings>,
     /// Datasets refreshed on a timetable.
     pub syncs: Vec<SyncSettings>,
+    /// The breakers around the cache database.
+    pub database_breakers: DatabaseBreakers,
+}
+
+/// The cache database's breakers (`[breakers.database_read]`, `[breakers.database_write]`).
+#[derive(Debug, Clone)]
+pub struct DatabaseBreakers {
+    pub read: BreakerSettings,
+    pub write: BreakerSettings,
 }
 
 /// When a sync runs.

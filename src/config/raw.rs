@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    BreakerSettings, ConfigError, ConnectorSettings, FetchSettings, QueueBackend, QueueSettings, Secret, SyncSettings,
-    Timetable, Window, env_source, parse_duration, parse_rate_limit,
+    BreakerSettings, ConfigError, ConnectorSettings, DatabaseBreakers, FetchSettings, QueueBackend, QueueSettings,
+    Secret, SyncSettings, Timetable, Window, env_source, parse_duration, parse_rate_limit,
 };
 
 /// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
@@ -406,6 +406,12 @@ impl Config {
             let key = apiary_connectors::dataset_key(conn.id(), &params);
             syncs.push(SyncSettings { connector: conn.id(), params, key, timetable });
         }
+        let database_breaker = |name: &str| {
+            let raw = self.breakers.get(name).ok_or_else(|| ConfigError(format!("`breakers.{name}` is missing")))?;
+            breaker(&c, &format!("breakers.{name}"), raw)
+        };
+        let database_breakers =
+            DatabaseBreakers { read: database_breaker("database_read")?, write: database_breaker("database_write")? };
         Ok(super::Config {
             listen,
             database_url,
@@ -418,6 +424,7 @@ impl Config {
             retention,
             connectors,
             syncs,
+            database_breakers,
         })
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, on_pool, on_read};
+use super::{Access, Db, Store, StoreError, on_pool, on_read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +165,15 @@ const START_JOB: &str = concat!(
      (SELECT last_modified FROM datasets WHERE datasets.key = jobs.key) AS last_modified"
 );
 
+/// A write's error: `None` when the unique pending index refused it (another job for the
+/// dataset is waiting), else the error.
+fn unless_pending(e: sqlx::Error) -> Result<Option<u64>, StoreError> {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Ok(None),
+        e => Err(e.into()),
+    }
+}
+
 /// The first row `rows` holds, as a `T`.
 fn first<T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
     rows: Vec<sqlx::sqlite::SqliteRow>,
@@ -179,15 +188,18 @@ impl Store {
         // Two racing enqueues: one insert wins, the other finds the winner (retry once if the
         // winner finished in between).
         for _ in 0..3 {
-            let inserted = match self {
-                Store::Postgres(pool) => {
-                    bind_job!(sqlx::query_as::<_, JobRow>(INSERT_JOB_PG), job, now).fetch_optional(pool).await?
-                }
-                Store::Sqlite(db) => {
-                    let query = bind_job!(sqlx::query(INSERT_JOB_SQLITE), job, now);
-                    first(db.rounds.write(INSERT_JOB_SQLITE, INSERT_JOB_SQLITE, query).await?)?
+            let insert = async {
+                match &self.db {
+                    Db::Postgres(pool) => {
+                        Ok(bind_job!(sqlx::query_as::<_, JobRow>(INSERT_JOB_PG), job, now).fetch_optional(pool).await?)
+                    }
+                    Db::Sqlite(db) => {
+                        let query = bind_job!(sqlx::query(INSERT_JOB_SQLITE), job, now);
+                        first(db.rounds.write(INSERT_JOB_SQLITE, INSERT_JOB_SQLITE, query).await?)
+                    }
                 }
             };
+            let inserted = self.guard.run(Access::Write, insert).await?;
             if let Some(row) = inserted {
                 return Ok((row, true));
             }
@@ -213,13 +225,16 @@ impl Store {
     /// carries the cached dataset's validators, read in the same statement.
     pub async fn start_job(&self, id: &str) -> Result<Option<Claim>, StoreError> {
         let now = Utc::now();
-        match self {
-            Store::Postgres(pool) => Ok(sqlx::query_as(START_JOB).bind(id).bind(now).fetch_optional(pool).await?),
-            Store::Sqlite(db) => {
-                let query = sqlx::query(START_JOB).bind(id).bind(now);
-                first(db.rounds.write(START_JOB, START_JOB, query).await?)
+        let claim = async {
+            match &self.db {
+                Db::Postgres(pool) => Ok(sqlx::query_as(START_JOB).bind(id).bind(now).fetch_optional(pool).await?),
+                Db::Sqlite(db) => {
+                    let query = sqlx::query(START_JOB).bind(id).bind(now);
+                    first(db.rounds.write(START_JOB, START_JOB, query).await?)
+                }
             }
-        }
+        };
+        self.guard.run(Access::Write, claim).await
     }
 
     /// Put a running job back to wait until `run_at`, giving back the attempt it was charged.
@@ -236,13 +251,10 @@ impl Store {
         .bind(Utc::now())
         .execute(pool)
         .await
-        .map(|r| r.rows_affected()));
-        match result {
-            Ok(n) => Ok(n > 0),
-            // The unique pending index: a newer job for the same dataset is already waiting.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        .map(|r| r.rows_affected())
+        .map_or_else(unless_pending, |n| Ok(Some(n)))?);
+        // `None`: the unique pending index, a newer job for the same dataset is already waiting.
+        Ok(result.is_some_and(|n| n > 0))
     }
 
     /// Record how a job ended.
@@ -352,11 +364,12 @@ impl Store {
             .bind(Utc::now())
             .execute(pool)
             .await
-            .map(|r| r.rows_affected()));
+            .map(|r| r.rows_affected())
+            .map_or_else(unless_pending, |n| Ok(Some(n)))?);
             match r {
-                Ok(n) if n > 0 => requeued.push((id, connector)),
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Some(n) if n > 0 => requeued.push((id, connector)),
+                Some(_) => {}
+                None => {
                     self.finish_job(
                         &id,
                         JobStatus::Failed,
@@ -364,7 +377,6 @@ impl Store {
                     )
                     .await?;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         Ok(requeued)

@@ -12,11 +12,13 @@
 
 mod batch;
 pub(crate) mod checkpoint;
+mod guard;
 mod jobs;
 #[cfg(test)]
 mod tests;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,8 +30,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
 
+pub use guard::{Access, DATABASE, Guard};
 pub use jobs::{Claim, JobRow, JobStatus, NewJob, Validators};
 
+use crate::config::DatabaseBreakers;
 use crate::resilience::{BreakerState, Snapshot};
 
 /// A database that could not answer; the message never holds a secret.
@@ -68,9 +72,16 @@ impl StoreError {
     }
 }
 
-/// The cache database.
+/// The cache database, behind its breakers ([`guard`]); cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    guard: Arc<Guard>,
+}
+
+/// Which database the store holds.
+#[derive(Clone, Debug)]
+pub enum Db {
     Sqlite(Sqlite),
     Postgres(PgPool),
 }
@@ -91,31 +102,48 @@ pub struct Sqlite {
     _checkpoints: checkpoint::Checkpoints,
 }
 
-/// Run the same sqlx code on whichever pool the store holds: with SQLite, its writer.
+/// Run the same sqlx code on whichever pool the store holds (with SQLite, its writer), through
+/// the write breaker; evaluates to the body's value, and returns the breaker's refusal or the
+/// body's error.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(db) => {
-                let $pool = &db.writer;
-                $body
-            }
-            Store::Postgres($pool) => $body,
-        }
-    };
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let store: &Store = $store;
+        store
+            .guard
+            .run($crate::store::Access::Write, async {
+                let value = match &store.db {
+                    $crate::store::Db::Sqlite(db) => {
+                        let $pool = &db.writer;
+                        $body
+                    }
+                    $crate::store::Db::Postgres($pool) => $body,
+                };
+                Ok::<_, StoreError>(value)
+            })
+            .await?
+    }};
 }
 pub(crate) use on_pool;
 
-/// [`on_pool!`] for a statement that only reads: with SQLite, on a reading connection.
+/// [`on_pool!`] for a statement that only reads: with SQLite, on a reading connection; through
+/// the read breaker, within its timeout.
 macro_rules! on_read {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(db) => {
-                let $pool = &db.reader;
-                $body
-            }
-            Store::Postgres($pool) => $body,
-        }
-    };
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let store: &Store = $store;
+        store
+            .guard
+            .run($crate::store::Access::Read, async {
+                let value = match &store.db {
+                    $crate::store::Db::Sqlite(db) => {
+                        let $pool = &db.reader;
+                        $body
+                    }
+                    $crate::store::Db::Postgres($pool) => $body,
+                };
+                Ok::<_, StoreError>(value)
+            })
+            .await?
+    }};
 }
 pub(crate) use on_read;
 
@@ -368,9 +396,10 @@ pub(crate) fn sqlite_pool(max: u32) -> SqlitePoolOptions {
 }
 
 impl Store {
-    /// Open (creating an SQLite file if missing) and migrate.
-    pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let store = if url.starts_with("sqlite:") {
+    /// Open (creating an SQLite file if missing) and migrate; calls go through breakers with
+    /// `breakers`' settings.
+    pub async fn connect(url: &str, breakers: &DatabaseBreakers) -> Result<Store, StoreError> {
+        let db = if url.starts_with("sqlite:") {
             let opts = sqlite_options(url).map_err(|e| StoreError::Unavailable(format!("bad sqlite URL: {e}")))?;
             let open = |n: u32, opts: SqliteConnectOptions| async move {
                 sqlite_pool(n)
@@ -384,7 +413,7 @@ impl Store {
             let checkpoints = checkpoint::start(&opts).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let reader = open(8, opts.read_only(true)).await?;
             let rounds = batch::Rounds::start(writer.clone());
-            Store::Sqlite(Sqlite { writer, reader, rounds, _checkpoints: checkpoints })
+            Db::Sqlite(Sqlite { writer, reader, rounds, _checkpoints: checkpoints })
         } else {
             // Commits do not wait for the WAL to reach disk (`synchronous_commit = off`), except
             // a new job's (see `create_job`): everything else written here is a cached result,
@@ -406,30 +435,54 @@ impl Store {
                 .connect_with(pg_options(url)?)
                 .await
                 .map_err(|e| StoreError::Unavailable(redact_url_error(&e.to_string(), url)))?;
-            Store::Postgres(pool)
+            Db::Postgres(pool)
         };
+        let store = Store { db, guard: Arc::new(Guard::new(breakers)) };
         store.migrate().await?;
         Ok(store)
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(db) => sqlx::migrate!("./migrations/sqlite").run(&db.writer).await?,
-            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        match &self.db {
+            Db::Sqlite(db) => sqlx::migrate!("./migrations/sqlite").run(&db.writer).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
+    /// The database itself, for what the store has no method for (tests, tools).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The database's breakers, reads then writes, as `/v1/breakers` shows them.
+    pub fn breaker_snapshots(&self) -> [Snapshot; 2] {
+        self.guard.snapshots()
+    }
+
     pub fn kind(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        match &self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
         }
     }
 
-    /// Whether the database takes a write: one row of `readiness` rewritten, so a database that
-    /// answers reads but cannot write (disk full, read-only) is not taken for ready.
+    /// Whether the database answers a read and takes a write (one row of `readiness`
+    /// rewritten, so a database that answers reads but cannot write — disk full, read-only — is
+    /// not taken for ready), each through its breaker: while one is open this fails at once, and
+    /// once its recovery time has passed the checks are among the calls that probe. Both are
+    /// tried; the write's failure is the one reported when both fail.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        let (read, write) = tokio::join!(self.ping_read(), self.ping_write());
+        write.and(read)
+    }
+
+    async fn ping_read(&self) -> Result<(), StoreError> {
+        on_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    async fn ping_write(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO readiness (id, checked_at) VALUES (1, $1)
              ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
@@ -437,8 +490,8 @@ impl Store {
         .bind(Utc::now())
         .execute(pool)
         .await
-        .map(|_| ())
-        .map_err(StoreError::from))
+        .map(|_| ())?);
+        Ok(())
     }
 
     /// Store a last good result. Same content as stored: only `fetched_at` is refreshed.
@@ -501,21 +554,25 @@ impl Store {
                     .bind(validators.and_then(|v| v.last_modified.as_deref()))
             };
         }
-        match self {
-            Store::Postgres(pool) => {
-                let (touched, written): (i64, i64) = bound!(sqlx::query_as(RECORD_FETCH_PG)).fetch_one(pool).await?;
-                Ok(kept.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
+        let guarded = async {
+            match &self.db {
+                Db::Postgres(pool) => {
+                    let (touched, written): (i64, i64) =
+                        bound!(sqlx::query_as(RECORD_FETCH_PG)).fetch_one(pool).await?;
+                    Ok(kept.map(|_| if touched == 0 && written > 0 { Upsert::Changed } else { Upsert::Unchanged }))
+                }
+                Db::Sqlite(db) => {
+                    let query = bound!(sqlx::query(RECORD_FETCH_SQLITE));
+                    let rows = db.rounds.write(RECORD_FETCH_SQLITE_TOGETHER, RECORD_FETCH_SQLITE, query).await?;
+                    let written = match rows.first() {
+                        Some(row) => row.try_get::<bool, _>(0)?,
+                        None => false,
+                    };
+                    Ok(kept.map(|_| if written { Upsert::Changed } else { Upsert::Unchanged }))
+                }
             }
-            Store::Sqlite(db) => {
-                let query = bound!(sqlx::query(RECORD_FETCH_SQLITE));
-                let rows = db.rounds.write(RECORD_FETCH_SQLITE_TOGETHER, RECORD_FETCH_SQLITE, query).await?;
-                let written = match rows.first() {
-                    Some(row) => row.try_get::<bool, _>(0)?,
-                    None => false,
-                };
-                Ok(kept.map(|_| if written { Upsert::Changed } else { Upsert::Unchanged }))
-            }
-        }
+        };
+        self.guard.run(Access::Write, guarded).await
     }
 
     /// A cached dataset's content hash and `fetched_at`, without its records: enough to tell

@@ -5,10 +5,15 @@ use serde_json::value::to_raw_value;
 
 use super::*;
 
+/// The database breakers as configured by default.
+pub(crate) fn breakers() -> DatabaseBreakers {
+    crate::config::Config::load_with(&[], Vec::<(String, String)>::new()).unwrap().database_breakers
+}
+
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cache.db").display());
-    (Store::connect(&url).await.unwrap(), dir)
+    (Store::connect(&url, &breakers()).await.unwrap(), dir)
 }
 
 /// A fresh Postgres database on the server named by `APIARY_TEST_PG_ADMIN`.
@@ -19,7 +24,7 @@ pub(crate) async fn postgres() -> Store {
     let name = format!("apiary_unit_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    Store::connect(&url).await.unwrap()
+    Store::connect(&url, &breakers()).await.unwrap()
 }
 
 fn params() -> serde_json::Map<String, serde_json::Value> {
@@ -293,7 +298,7 @@ async fn postgres_validators() {
 #[tokio::test]
 async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
     let (store, _dir) = sqlite().await;
-    let Store::Sqlite(db) = &store else { unreachable!() };
+    let Db::Sqlite(db) = store.db() else { unreachable!() };
     sqlx::query(
         "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
@@ -381,7 +386,7 @@ async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
 #[tokio::test]
 async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer() {
     let (store, _dir) = sqlite().await;
-    let Store::Sqlite(db) = &store else { unreachable!() };
+    let Db::Sqlite(db) = store.db() else { unreachable!() };
     sqlx::query(
         "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
@@ -460,7 +465,7 @@ async fn postgres_breakers() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_clear_error() {
-    let err = Store::connect("postgres://nobody:secretpw@127.0.0.1:1/none").await.unwrap_err().to_string();
+    let err = Store::connect("postgres://nobody:secretpw@127.0.0.1:1/none", &breakers()).await.unwrap_err().to_string();
     assert!(err.contains("unavailable"), "{err}");
     assert!(!err.contains("secretpw"), "password leaked: {err}");
 }

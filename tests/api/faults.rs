@@ -133,9 +133,11 @@ async fn database_goes_away(backend: Backend) {
 /// still read, and once there is room the job finishes with its result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
-    let app = spawn_app(Backend::Sqlite, &[]).await;
+    // A full disk opens the write breaker (its failures say the database cannot take writes);
+    // a short recovery time lets the job's next retry probe soon after there is room again.
+    let app = spawn_app(Backend::Sqlite, &[("APIARY_BREAKERS__DATABASE_WRITE__RECOVERY_TIMEOUT", "1s")]).await;
     serve_hot_and_slow(&app, "all:full", Duration::from_millis(500)).await;
-    let apiary::store::Store::Sqlite(db) = &app.app.store else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
     let id = app.enqueue("arxiv", json!({"search_query": "all:full"})).await;
     // The writer (one connection) may not grow the file past its size now: an 18 KB result needs
     // new pages.
@@ -153,4 +155,94 @@ async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
     assert_eq!((&job["status"], &job["attempts"]), (&json!("succeeded"), &json!(1)), "{job}");
     let (status, body) = timed_get(&app, "/v1/datasets/arxiv?search_query=all:full").await;
     assert_eq!((status, body["record_count"].as_i64()), (200, Some(10)), "{body}");
+}
+
+/// The cache database's breakers: while the database refuses connections, reads fail on it until
+/// the read breaker opens, and are then answered `503` at once without trying it; enqueues the
+/// same with the write breaker; `/v1/breakers` shows both and `/ready` fails. Once the database
+/// is back and the recovery time has passed, a few calls probe and the breakers close; a job
+/// then runs through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_breakers_open_answer_at_once_and_close_once_it_is_back() {
+    let app = spawn_app(
+        Backend::PostgresRedis,
+        &[
+            ("APIARY_BREAKERS__DATABASE_READ__RECOVERY_TIMEOUT", "2s"),
+            ("APIARY_BREAKERS__DATABASE_WRITE__RECOVERY_TIMEOUT", "2s"),
+        ],
+    )
+    .await;
+    serve_arxiv(&app).await;
+    let database = |body: &Value, operation: &str| {
+        let all = body["breakers"].as_array().unwrap();
+        let found = all.iter().find(|b| b["connector"] == "database" && b["operation"] == operation);
+        found.unwrap_or_else(|| panic!("no database {operation} breaker in {body}"))["state"].clone()
+    };
+    let (_, _, breakers) = app.get("/v1/breakers").await;
+    assert_eq!((database(&breakers, "read"), database(&breakers, "write")), (json!("closed"), json!("closed")));
+
+    let outage = Outage::of(&app).await;
+    outage.begin().await;
+    let cold = "/v1/datasets/arxiv?search_query=all:cold";
+    let breaker_says = |body: &Value| body["error"]["message"].as_str().unwrap_or_default().contains("breaker");
+    let mut tried = 0;
+    loop {
+        let (status, body) = timed_get(&app, cold).await;
+        assert_eq!(status, 503, "{body}");
+        if breaker_says(&body) {
+            break;
+        }
+        tried += 1;
+        assert!(tried <= 8, "the read breaker opens after 8 failures: {body}");
+    }
+    assert!(tried >= 1, "the database was tried before the breaker opened");
+    let started = Instant::now();
+    let (status, body) = timed_get(&app, cold).await;
+    assert!(status == 503 && breaker_says(&body), "{status} {body}");
+    assert!(started.elapsed() < Duration::from_millis(500), "refused at once: {:?}", started.elapsed());
+
+    // `/ready` also writes a row: it fails on the database until the write breaker opens (the
+    // workers' own writes may have counted too), then says so.
+    let mut tried = 0;
+    loop {
+        let (status, _, ready) = app.get("/ready").await;
+        assert_eq!(status, 503, "{ready}");
+        if ready["store"].as_str().unwrap_or_default().contains("breaker for writes") {
+            break;
+        }
+        tried += 1;
+        assert!(tried <= 3, "the write breaker opens after 3 failures: {ready}");
+    }
+    let (_, _, breakers) = app.get("/v1/breakers").await;
+    assert_eq!((database(&breakers, "read"), database(&breakers, "write")), (json!("open"), json!("open")));
+    let job = json!({"connector": "arxiv", "params": {"search_query": "all:testing"}});
+    let (status, body) = app.post("/v1/jobs", job.clone()).await;
+    assert!(status == 503 && breaker_says(&body), "{status} {body}");
+
+    outage.end().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = timed_get(&app, cold).await;
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reads did not come back: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let id = loop {
+        let (status, body) = app.post("/v1/jobs", job.clone()).await;
+        if status == 202 {
+            break body["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "enqueues did not come back: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+    for _ in 0..3 {
+        assert_eq!(timed_get(&app, cold).await.0, 404);
+    }
+    let (_, _, breakers) = app.get("/v1/breakers").await;
+    assert_eq!((database(&breakers, "read"), database(&breakers, "write")), (json!("closed"), json!("closed")));
+    let (status, _, ready) = app.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
 }

@@ -283,7 +283,7 @@ async fn retention_keeps_the_newest_jobs_and_fetch_log_entries() {
         ids.push(id);
     }
     apiary::queue::prune(&app.app).await;
-    let apiary::store::Store::Sqlite(db) = &app.app.store else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
     let pool = &db.reader;
     let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(pool).await.unwrap();
     let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM fetch_log").fetch_one(pool).await.unwrap();
@@ -416,7 +416,7 @@ async fn a_key_quoted_back_url_encoded_is_scrubbed_and_userinfo_never_shown() {
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(error.contains("[redacted]"), "{error}");
-    let apiary::store::Store::Sqlite(db) = &app.app.store else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
     let pool = &db.reader;
     let logged: Vec<Option<String>> = sqlx::query_scalar("SELECT error FROM fetch_log").fetch_all(pool).await.unwrap();
     for text in std::iter::once(error.to_owned()).chain(logged.into_iter().flatten()) {
