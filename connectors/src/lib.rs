@@ -26,7 +26,6 @@ pub mod redact;
 pub mod request;
 pub mod text;
 pub mod wait;
-pub(crate) mod xml_scan;
 
 pub mod alpha_vantage;
 pub mod arxiv;

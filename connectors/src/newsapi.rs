@@ -28,7 +28,7 @@ use serde::Deserialize;
 use crate::json::StrictStr;
 use crate::params::{self, Param, ParamError, Params};
 use crate::record::{Article, Record};
-use crate::text::{clean_cow, snippet, timestamp};
+use crate::text::{clean, snippet, timestamp};
 use crate::{Connector, ConnectorError, Context, Group, Meta, Page, Request, Response};
 
 /// Most articles NewsAPI serves per page.
@@ -226,7 +226,7 @@ fn classify(resp: &Response, body: &Body) -> ConnectorError {
 }
 
 fn article(a: RawArticle) -> Option<Record> {
-    let title = a.title.map(|t| clean_cow(t.0)).unwrap_or_default();
+    let title = a.title.map(|t| clean(&t.0)).unwrap_or_default();
     if title == "[Removed]" {
         return None;
     }
@@ -256,7 +256,7 @@ fn text<'a>(field: &'a Option<StrictStr<'_>>) -> Option<&'a str> {
 
 /// `text::clean`, with empty results as `None`.
 fn clean_opt(field: Option<StrictStr<'_>>) -> Option<String> {
-    field.map(|s| clean_cow(s.0)).filter(|s| !s.is_empty())
+    field.map(|s| clean(&s.0)).filter(|s| !s.is_empty())
 }
 
 // String fields are read as a derived `String` field would read them (the same errors on other

@@ -249,10 +249,7 @@ pub(crate) fn bare(key: &str) -> &str {
 /// `eastern` is given, else UTC), as UTC.
 fn local_time(s: &str, eastern: Option<&mut Eastern>) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    let fast = text::fixed(s).filter(|(_, sep)| *sep != text::Sep::T).map(|(t, _)| t);
-    let naive = fast
-        .map(Ok)
-        .unwrap_or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
         .ok()
         .or_else(|| text::date(s).and_then(|d| d.and_hms_opt(0, 0, 0)))?;

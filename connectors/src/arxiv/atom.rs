@@ -1,6 +1,4 @@
-//! One streaming pass over an arXiv Atom feed: quick-xml events in, papers out. The events come
-//! from the fast scanner (`crate::xml_scan`); where it is unsure, the feed is read again from
-//! the start with quick-xml's `Reader`, so a body gets quick-xml's reading (and errors) either way.
+//! One streaming pass over an arXiv Atom feed: quick-xml's `Reader` events in, papers out.
 //!
 //! It reads a body as quick-xml's `de` with `overlapped-lists` would into `Feed { totalResults,
 //! entry* }` and `Entry { id, title, summary, ... }`: fields by local name, and the same failures
@@ -18,10 +16,9 @@ use quick_xml::events::attributes::Attribute;
 use quick_xml::reader::Reader;
 use serde::de::{Error as _, Unexpected};
 
-use super::events::{Ev, Events, Res, Source};
+use super::events::{Ev, Events, Res};
 use crate::record::{Paper, Record};
 use crate::text::{clean, clean_opt, timestamp};
-use crate::xml_scan::Scanner;
 
 /// What a feed holds: the total, the papers, and the summary of its first error entry (if any).
 pub struct Feed {
@@ -30,21 +27,11 @@ pub struct Feed {
     pub refusal: Option<Option<String>>,
 }
 
-/// Read a feed. The fast scanner reads first; where it is unsure, quick-xml reads the whole body
-/// again, so the result is quick-xml's either way.
+/// Read a feed.
 pub fn parse(body: &[u8]) -> Res<Feed> {
-    if let Ok(text) = std::str::from_utf8(body)
-        && let Some(scanner) = Scanner::new(text, true)
-    {
-        let mut ev = Events::new(Source::Fast(scanner), text.contains('\r'));
-        let feed = read(&mut ev);
-        if !ev.unsure {
-            return feed;
-        }
-    }
     let mut reader = Reader::from_reader(body);
     reader.config_mut().expand_empty_elements = true;
-    read(&mut Events::new(Source::Quick(reader), true))
+    read(&mut Events::new(reader))
 }
 
 fn read(ev: &mut Events<'_>) -> Res<Feed> {

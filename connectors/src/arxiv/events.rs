@@ -1,6 +1,6 @@
-//! The event layer under the Atom parser (`atom.rs`): quick-xml events from the fast scanner
-//! (`crate::xml_scan`) or quick-xml's `Reader`, with comments dropped and text, CDATA and
-//! references merged into runs; plus walking children, field text and skipping subtrees.
+//! The event layer under the Atom parser (`atom.rs`): quick-xml's `Reader` events, with comments
+//! dropped and text, CDATA and references merged into runs; plus walking children, field text and
+//! skipping subtrees.
 
 use std::borrow::Cow;
 
@@ -12,8 +12,6 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
 use quick_xml::reader::Reader;
 
-use crate::xml_scan::{Scanner, text_content};
-
 pub(super) type Res<T> = Result<T, DeError>;
 
 /// A merged run of text (text, CDATA and references, across comments), or a tag.
@@ -24,25 +22,15 @@ pub(super) enum Ev<'a> {
     Eof,
 }
 
-/// Where events come from: the fast scanner, or quick-xml's reader (see [`super::atom::parse`]).
-pub(super) enum Source<'a> {
-    Fast(Scanner<'a>),
-    Quick(Reader<&'a [u8]>),
-}
-
 pub(super) struct Events<'a> {
-    source: Source<'a>,
+    reader: Reader<&'a [u8]>,
     pending: Option<Event<'a>>,
     pub(super) version: XmlVersion,
-    /// The scanner gave up; what was read from it counts for nothing.
-    pub(super) unsure: bool,
-    /// Whether the body may hold a carriage return (text then needs its line ends normalised).
-    any_cr: bool,
 }
 
 impl<'a> Events<'a> {
-    pub(super) fn new(source: Source<'a>, any_cr: bool) -> Self {
-        Events { source, pending: None, version: XmlVersion::Implicit1_0, unsure: false, any_cr }
+    pub(super) fn new(reader: Reader<&'a [u8]>) -> Self {
+        Events { reader, pending: None, version: XmlVersion::Implicit1_0 }
     }
 
     /// The next child element of `parent`, or `None` at its end. Text between children is
@@ -112,18 +100,8 @@ impl<'a> Events<'a> {
         }
     }
 
-    /// `Reader::read_to_end` on either source.
     fn read_to_end(&mut self, name: QName<'_>) -> Res<()> {
-        match &mut self.source {
-            Source::Quick(reader) => reader.read_to_end(name).map(drop).map_err(DeError::from),
-            Source::Fast(scanner) => scanner.read_to_end(name.as_ref()).map_err(|_| self.gave_up()),
-        }
-    }
-
-    /// Note that the scanner gave up; the error only unwinds the read, which starts again.
-    fn gave_up(&mut self) -> DeError {
-        self.unsure = true;
-        DeError::Custom("scanner unsure".into())
+        self.reader.read_to_end(name).map(drop).map_err(DeError::from)
     }
 
     /// The next event that matters (comments and processing instructions dropped).
@@ -133,11 +111,7 @@ impl<'a> Events<'a> {
             return Ok(e);
         }
         loop {
-            let event = match &mut self.source {
-                Source::Quick(reader) => reader.read_event()?,
-                Source::Fast(scanner) => scanner.next().map_err(|_| self.gave_up())?,
-            };
-            match event {
+            match self.reader.read_event()? {
                 Event::Decl(d) => self.version = d.xml_version()?,
                 Event::Comment(_) | Event::PI(_) => {}
                 e => return Ok(e),
@@ -152,7 +126,7 @@ impl<'a> Events<'a> {
         loop {
             let event = self.raw()?;
             let piece = match event {
-                Event::Text(t) => text_content(t, self.version, self.any_cr),
+                Event::Text(t) => t.xml_content(self.version),
                 Event::CData(t) => t.xml_content(self.version),
                 Event::GeneralRef(r) if resolve => {
                     let name = r.as_ref();

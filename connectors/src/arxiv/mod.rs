@@ -11,11 +11,9 @@
 //! end of the results. Titles and abstracts are wrapped across lines; records carry them
 //! single-spaced.
 //!
-//! Parsing: one streaming pass over XML events (`atom.rs`), borrowing from the body and building
-//! only the strings a record keeps; it accepts and refuses the same bodies as quick-xml's serde
-//! deserializer would. The events (`events.rs`) come from a fast scanner that yields exactly quick-xml's
-//! events for plain markup (`crate::xml_scan`), and from quick-xml's `Reader` itself for anything
-//! else.
+//! Parsing: one streaming pass over quick-xml's `Reader` events (`events.rs`, `atom.rs`),
+//! borrowing from the body and building only the strings a record keeps; it accepts and refuses
+//! the same bodies as quick-xml's serde deserializer would.
 
 mod atom;
 mod events;

@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::text::number;
-use crate::text::clean_cow;
+use crate::text::clean;
+use crate::text::number;
 
 /// What a lenient type makes of each kind of JSON value; every kind it does not take is read
 /// in full and dropped, leaving the default.
@@ -142,7 +142,7 @@ impl Str<'_> {
     /// `text::clean_opt` of the text, reusing its buffer when it was unescaped into one and is
     /// already clean.
     pub(crate) fn clean(self) -> Option<String> {
-        self.0.map(clean_cow).filter(|s| !s.is_empty())
+        self.0.map(|s| clean(&s)).filter(|s| !s.is_empty())
     }
 }
 

@@ -20,9 +20,7 @@
 //!
 //! Parsing: one streaming pass over quick-xml events borrowing from the body (`xml.rs`), which
 //! still rejects any malformed document whole; a context per open element (`parse.rs`) keeps only
-//! what a record reads, and builds only the strings it keeps (`record.rs`). The events come from a
-//! fast scanner that yields exactly quick-xml's events for plain markup, or gives up so quick-xml
-//! reads the body (`crate::xml_scan`, which arXiv's parser uses too).
+//! what a record reads, and builds only the strings it keeps (`record.rs`).
 
 mod parse;
 mod record;

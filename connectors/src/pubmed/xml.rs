@@ -1,6 +1,6 @@
 //! One streaming pass over quick-xml events, for E-utilities documents whose text mixes in markup
-//! (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly. The events come
-//! from the fast scanner ([`crate::xml_scan`]), or from quick-xml's reader where the scanner is unsure.
+//! (`<i>`, MathML inside `AbstractText`) that serde-based decoding handles badly. The events are
+//! quick-xml's reader's.
 //!
 //! The whole document is checked as it goes by: any malformation — a bad attribute anywhere,
 //! content after the root, a body cut off before the root closes — is an error, even after the
@@ -10,8 +10,6 @@
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
-
-use crate::xml_scan::Scanner;
 
 /// Nesting deeper than this is refused, so a hostile body cannot make the walk unbounded.
 const MAX_DEPTH: usize = 256;
@@ -25,61 +23,23 @@ pub trait Handler {
     fn text(&mut self, t: &str);
 }
 
-/// Why a walk stopped before the end.
-enum Stop {
-    Failed(String),
-    /// The fast scanner gave up: walk again with quick-xml.
-    Unsure,
-}
-
-impl From<String> for Stop {
-    fn from(e: String) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-impl From<&str> for Stop {
-    fn from(e: &str) -> Self {
-        Stop::Failed(e.to_owned())
-    }
-}
-
 /// Walk a whole document into a fresh handler. Text outside the root is never reported.
-///
-/// The fast scanner reads first; when it is unsure, quick-xml reads the body again from the start
-/// into another fresh handler, so the result is quick-xml's either way.
 pub fn walk<H: Handler + Default>(body: &[u8]) -> Result<H, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
-    if let Some(mut scanner) = Scanner::new(text, false) {
-        let mut h = H::default();
-        match walk_events(text, &mut h, || scanner.next().map_err(|_| Stop::Unsure)) {
-            Ok(()) => return Ok(h),
-            Err(Stop::Failed(e)) => return Err(e),
-            Err(Stop::Unsure) => {}
-        }
-    }
-    let mut reader = Reader::from_str(text);
     let mut h = H::default();
-    match walk_events(text, &mut h, || reader.read_event().map_err(|e| Stop::Failed(format!("malformed XML: {e}")))) {
-        Ok(()) => Ok(h),
-        Err(Stop::Failed(e)) => Err(e),
-        // quick-xml's reader is never unsure.
-        Err(Stop::Unsure) => Err("malformed XML".into()),
-    }
+    walk_events(text, &mut h)?;
+    Ok(h)
 }
 
-/// The walk itself, over events from `next`.
-fn walk_events<'a, H: Handler>(
-    text: &str,
-    h: &mut H,
-    mut next: impl FnMut() -> Result<Event<'a>, Stop>,
-) -> Result<(), Stop> {
+/// The walk itself.
+fn walk_events<H: Handler>(text: &str, h: &mut H) -> Result<(), String> {
+    let mut reader = Reader::from_str(text);
     let mut depth = 0usize;
     let mut root_done = false;
     loop {
-        match next()? {
+        match reader.read_event().map_err(|e| format!("malformed XML: {e}"))? {
             Event::Start(s) | Event::Empty(s) if root_done => {
-                return Err(format!("content after the root element: <{}>", s.name().as_ref()).into());
+                return Err(format!("content after the root element: <{}>", s.name().as_ref()));
             }
             Event::Start(s) => {
                 if depth >= MAX_DEPTH {
@@ -111,7 +71,7 @@ fn walk_events<'a, H: Handler>(
         }
     }
     if depth > 0 {
-        return Err(format!("document ends inside <{}> (truncated)", innermost_open(text)).into());
+        return Err(format!("document ends inside <{}> (truncated)", innermost_open(text)));
     }
     if !root_done {
         return Err("empty document".into());
@@ -131,7 +91,7 @@ pub fn attr(e: &BytesStart, name: &str) -> Option<String> {
 }
 
 /// Every attribute must parse and normalise, whether or not anything reads it.
-fn check_attrs(s: &BytesStart) -> Result<(), Stop> {
+fn check_attrs(s: &BytesStart) -> Result<(), String> {
     if s.attributes_raw().is_empty() {
         return Ok(());
     }

@@ -7,12 +7,12 @@ use serde_json::Value;
 
 use crate::json::{self, F64, Obj, Str, StrictStr};
 use crate::record::{Article, Record};
-use crate::text::{clean_cow, epoch, unescape_html};
+use crate::text::{clean, epoch, unescape_html};
 
 /// A post as a record; `None` without an id. `escaped`: its text still carries HTML escapes.
 pub(super) fn post(d: Post<'_>, escaped: bool) -> Option<Record> {
     let unescaped = |v| if escaped { unescape_html(v) } else { Cow::Borrowed(v) };
-    let text = |field| trimmed(field).map(|v| clean_cow(unescaped(v)));
+    let text = |field| trimmed(field).map(|v| clean(&unescaped(v)));
     let id = trimmed(&d.name).map(str::to_owned).or_else(|| trimmed(&d.id).map(|id| format!("t3_{id}")))?;
     let url = match trimmed(&d.url) {
         Some(u) => Some(absolute(unescaped(u))),
