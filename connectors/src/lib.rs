@@ -146,6 +146,13 @@ pub trait Connector: Send + Sync + 'static {
     fn steps_after(&self, _step: &str) -> &'static [&'static str] {
         &[]
     }
+    /// The parameters of one cheap, documented request (a single small record) that tells
+    /// whether the upstream answers: what a background probe of an open breaker fetches instead
+    /// of waiting for user traffic. `None` where every request spends a scarce quota (a daily
+    /// allowance, a paid key), so only user traffic probes.
+    fn probe(&self) -> Option<&'static [(&'static str, &'static str)]> {
+        None
+    }
     /// The first request of a fetch.
     fn start(&self, ctx: &Context, params: &Params) -> Result<Request, ConnectorError>;
     /// Classify and parse one response to `req`.

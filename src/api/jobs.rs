@@ -83,14 +83,19 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     // what the workers persisted (an API-only process's own breakers never see a call).
     let mut items = Vec::new();
     for stack in app.fetcher.stacks() {
+        // The last background probe of the connector by this process (`null` when none).
+        let (probed_at, probe_ok) = stack.last_probe().unzip();
         for breaker in stack.breakers() {
             if let Some(snap) = app.breaker(stack.id, breaker.operation()).await {
-                items.push(snap);
+                let mut item = serde_json::to_value(snap).unwrap_or_default();
+                item["last_probe_at"] = serde_json::json!(probed_at);
+                item["last_probe_ok"] = serde_json::json!(probe_ok);
+                items.push(item);
             }
         }
     }
     // Then the cache database's own, this process's (`database`, operations `read` and `write`).
-    items.extend(app.store.breaker_snapshots());
+    items.extend(app.store.breaker_snapshots().iter().map(|s| serde_json::to_value(s).unwrap_or_default()));
     let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
     if let Some(fleet) = &app.fleet {
         let members = fleet.members().await.unwrap_or_default();

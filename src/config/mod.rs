@@ -276,6 +276,8 @@ pub struct FetchSettings {
     pub backoff_max: Duration,
     pub max_wait: Duration,
     pub user_agent: String,
+    /// How often a worker probes connectors whose breaker is ready to probe (zero: never).
+    pub probe_interval: Duration,
 }
 
 /// The whole, validated configuration.

@@ -108,6 +108,7 @@ struct Fetch {
     user_agent: Scalar,
     max_body: Scalar,
     max_records: Scalar,
+    probe_interval: Scalar,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -301,6 +302,7 @@ impl Config {
             backoff_base: c.duration("fetch.backoff_base", &f.backoff_base)?,
             backoff_max: c.duration("fetch.backoff_max", &f.backoff_max)?,
             max_wait: c.duration("fetch.max_wait", &f.max_wait)?,
+            probe_interval: c.duration("fetch.probe_interval", &f.probe_interval)?,
             user_agent: f.user_agent.text(),
         };
         let default_pages = c.count("fetch.max_pages", &f.max_pages, 1)?;

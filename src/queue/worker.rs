@@ -53,6 +53,9 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     if app.fleet.is_none() {
         tokio::spawn(until(stop.clone(), follow_holds(app.clone())));
     }
+    if !app.config.fetch.probe_interval.is_zero() {
+        tokio::spawn(until(stop.clone(), probe_breakers(app.clone())));
+    }
     let poll = app.config.queue.poll_interval;
     let mut lanes = tokio::task::JoinSet::new();
     // The same supervision on each backend; the backends' types differ, so the code is stamped out.
@@ -388,6 +391,61 @@ fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>
         }
         tracing::error!(job_id = %id, "queue kept refusing a job; left to the lost-job sweep");
     });
+}
+
+/// While a connector's breaker is open, fetch the connector's probe ([`Connector::probe`]) once
+/// its recovery time has passed, so that the breaker closes — or opens again — without waiting
+/// for user traffic. A probe is a fetch like any other: through the connector's limiter (within
+/// its quota) and breaker, which lets it through as the half-open probe. In fleet mode the fleet
+/// breaker hands that probe to one process at a time; the others are refused without a call.
+/// Connectors that need a key or a contact not configured are not probed.
+///
+/// [`Connector::probe`]: apiary_connectors::Connector::probe
+async fn probe_breakers(app: Arc<App>) {
+    let mut tick = tokio::time::interval(app.config.fetch.probe_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let probes = apiary_connectors::all().iter().map(|c| probe(&app, *c));
+        futures::future::join_all(probes).await;
+    }
+}
+
+/// Probe `connector` if its breaker is ready for a probe (half-open).
+async fn probe(app: &App, connector: &'static dyn apiary_connectors::Connector) {
+    let (Some(pairs), Some(settings), Some(stack)) =
+        (connector.probe(), app.config.connector(connector.id()), app.fetcher.stack(connector.id()))
+    else {
+        return;
+    };
+    if (connector.requires_key() && settings.api_key.is_none())
+        || (connector.requires_contact() && app.config.contact_email.is_none())
+    {
+        return;
+    }
+    let raw = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let question = match crate::app::Question::new(connector.id(), raw) {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::error!(connector = connector.id(), error = %e, "the connector's probe is not a valid request");
+            return;
+        }
+    };
+    if app.dataset_breaker_state(connector, &question.params).await != crate::resilience::BreakerState::HalfOpen {
+        return;
+    }
+    match app.fetcher.fetch(connector, &question.params, &Default::default()).await {
+        Ok(_) => {
+            stack.note_probe(true);
+            tracing::info!(connector = connector.id(), "breaker probe: the upstream answered");
+        }
+        Err(CallError::Failed(e)) => {
+            stack.note_probe(false);
+            tracing::warn!(connector = connector.id(), error = %e, "breaker probe: the upstream still fails");
+        }
+        // Another call (or process) holds the probe, or the quota is spent: nothing was asked.
+        Err(CallError::Deferred { .. }) => {}
+    }
 }
 
 /// How often workers without a fleet look for operators' holds set through other processes.

@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod never_die;
 mod observability;
+mod probes;
 mod processes;
 mod reads;
 mod scheduler;

@@ -55,6 +55,11 @@ impl Connector for Arxiv {
         &META
     }
 
+    /// One paper by id: the API's smallest answer.
+    fn probe(&self) -> Option<&'static [(&'static str, &'static str)]> {
+        Some(&[("id_list", "1605.08386"), ("max_results", "1")])
+    }
+
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         if !p.contains_key("search_query") && !p.contains_key("id_list") {
             return Err(ParamError::invalid("search_query", "one of search_query or id_list is required"));

@@ -62,6 +62,11 @@ impl Connector for Pubmed {
         &META
     }
 
+    /// One record by PMID: a single `efetch`.
+    fn probe(&self) -> Option<&'static [(&'static str, &'static str)]> {
+        Some(&[("id", "29963580")])
+    }
+
     fn steps_after(&self, step: &str) -> &'static [&'static str] {
         match step {
             "esearch" => &["efetch"],

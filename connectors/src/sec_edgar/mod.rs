@@ -75,6 +75,11 @@ impl Connector for SecEdgar {
         &META
     }
 
+    /// A small filer's submissions file (a few kilobytes).
+    fn probe(&self) -> Option<&'static [(&'static str, &'static str)]> {
+        Some(&[("cik", "1800903")])
+    }
+
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {
         if let Some(raw) = p.get("cik") {
             let cik = canonical_cik(raw)?;

@@ -73,6 +73,11 @@ impl Connector for SemanticScholar {
         &META
     }
 
+    /// One paper's title by its arXiv id.
+    fn probe(&self) -> Option<&'static [(&'static str, &'static str)]> {
+        Some(&[("paper_id", "ARXIV:1605.08386"), ("fields", "title")])
+    }
+
     // requires_key/requires_contact keep the defaults (false): The key is optional (it raises the limit); S2 asks for no identification.
 
     fn normalize(&self, p: &mut Params) -> Result<(), ParamError> {

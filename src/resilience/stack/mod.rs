@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct Stack {
     /// The deferral reason that names nothing but the connector, built once.
     rate_limited_reason: Arc<str>,
     meters: Meters,
+    /// When this process last probed the connector's breaker in the background, and whether the
+    /// upstream answered.
+    last_probe: Mutex<Option<(chrono::DateTime<chrono::Utc>, bool)>>,
 }
 
 /// Leave to call, from whichever breaker decided.
@@ -97,6 +100,7 @@ impl Stack {
             max_wait: fetch.max_wait,
             rate_limited_reason: format!("{id} rate limit reached").into(),
             meters: Meters::default(),
+            last_probe: Mutex::new(None),
         }
     }
 
@@ -406,6 +410,18 @@ impl Stack {
 }
 
 impl Stack {
+    /// Note a background probe of the connector and how it went.
+    pub fn note_probe(&self, ok: bool) {
+        *self.last_probe.lock().unwrap_or_else(|e| e.into_inner()) = Some((chrono::Utc::now(), ok));
+        let result = if ok { "ok" } else { "failed" };
+        metrics::counter!("apiary_breaker_probes_total", "connector" => self.id, "result" => result).increment(1);
+    }
+
+    /// When this process last probed the connector in the background, and whether it answered.
+    pub fn last_probe(&self) -> Option<(chrono::DateTime<chrono::Utc>, bool)> {
+        *self.last_probe.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// One attempt under the call timeout, counted from `started`: `None` when it ran out.
     ///
     /// Same as `tokio::time::timeout_at(started + timeout, fut)`, except that the future is
