@@ -397,7 +397,8 @@ fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>
 /// its recovery time has passed, so that the breaker closes — or opens again — without waiting
 /// for user traffic. A probe is a fetch like any other: through the connector's limiter (within
 /// its quota) and breaker, which lets it through as the half-open probe. In fleet mode the fleet
-/// breaker hands that probe to one process at a time; the others are refused without a call.
+/// breaker hands out its half-open probes (one by default) to whichever process asks first; the
+/// others are refused without a call.
 /// Connectors that need a key or a contact not configured are not probed.
 ///
 /// [`Connector::probe`]: apiary_connectors::Connector::probe

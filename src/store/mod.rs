@@ -102,18 +102,18 @@ pub struct Sqlite {
     _checkpoints: checkpoint::Checkpoints,
 }
 
-/// Run the same sqlx code on whichever pool the store holds (with SQLite, its writer), through
-/// the write breaker; evaluates to the body's value, and returns the breaker's refusal or the
-/// body's error.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {{
+/// Run the same sqlx code on whichever pool the store holds — with SQLite, its connection
+/// `$sqlite` (`writer` or `reader`) — through the database breaker of `$access`; evaluates to the
+/// body's value, and returns the breaker's refusal or the body's error.
+macro_rules! on_db {
+    ($store:expr, $access:ident, $sqlite:ident, $pool:ident => $body:expr) => {{
         let store: &Store = $store;
         store
             .guard
-            .run($crate::store::Access::Write, async {
+            .run($crate::store::Access::$access, async {
                 let value = match &store.db {
                     $crate::store::Db::Sqlite(db) => {
-                        let $pool = &db.writer;
+                        let $pool = &db.$sqlite;
                         $body
                     }
                     $crate::store::Db::Postgres($pool) => $body,
@@ -123,27 +123,22 @@ macro_rules! on_pool {
             .await?
     }};
 }
+pub(crate) use on_db;
+
+/// [`on_db!`] for a write: with SQLite, on the writer; through the write breaker.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::store::on_db!($store, Write, writer, $pool => $body)
+    };
+}
 pub(crate) use on_pool;
 
-/// [`on_pool!`] for a statement that only reads: with SQLite, on a reading connection; through
-/// the read breaker, within its timeout.
+/// [`on_db!`] for a statement that only reads: with SQLite, on a reading connection; through the
+/// read breaker, within its timeout.
 macro_rules! on_read {
-    ($store:expr, $pool:ident => $body:expr) => {{
-        let store: &Store = $store;
-        store
-            .guard
-            .run($crate::store::Access::Read, async {
-                let value = match &store.db {
-                    $crate::store::Db::Sqlite(db) => {
-                        let $pool = &db.reader;
-                        $body
-                    }
-                    $crate::store::Db::Postgres($pool) => $body,
-                };
-                Ok::<_, StoreError>(value)
-            })
-            .await?
-    }};
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::store::on_db!($store, Read, reader, $pool => $body)
+    };
 }
 pub(crate) use on_read;
 
