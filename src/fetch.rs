@@ -206,16 +206,16 @@ impl Fetcher {
                         let page = connector
                             .read(ctx, params, &request, &response(status, &headers, &body))
                             .map_err(|e| scrub(e, ctx.api_key))?;
-                        Ok(Answer::Page(page, if first { validators_of(&headers) } else { Validators::default() }))
+                        Ok(Answer::Page(page, first.then(|| validators_of(&headers))))
                     },
                     |answer| matches!(answer, Answer::Current(_)),
                 )
                 .await?;
             let page = match answer {
                 Answer::Current(validators) => return Ok(Fetched::Current { validators }),
-                Answer::Page(page, first_validators) => {
-                    if first {
-                        validators = first_validators;
+                Answer::Page(page, sent) => {
+                    if let Some(sent) = sent {
+                        validators = sent;
                     }
                     page
                 }
@@ -299,9 +299,10 @@ pub enum Fetched {
     Current { validators: Validators },
 }
 
-/// One request's answer, inside the stack.
+/// One request's answer, inside the stack: a page with, for the first request, the validators
+/// it sent.
 enum Answer {
-    Page(apiary_connectors::Page, Validators),
+    Page(apiary_connectors::Page, Option<Validators>),
     Current(Validators),
 }
 

@@ -16,6 +16,21 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
     (Store::connect(&url, &breakers()).await.unwrap(), dir)
 }
 
+/// [`sqlite`], with a trigger that refuses every fetch-log entry whose outcome is `refused`
+/// ("refused by the test"): a write that fails part-way.
+async fn sqlite_refusing_logs() -> (Store, tempfile::TempDir) {
+    let (store, dir) = sqlite().await;
+    let Db::Sqlite(db) = store.db() else { unreachable!() };
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    (store, dir)
+}
+
 /// A fresh Postgres database on the server named by `APIARY_TEST_PG_ADMIN`.
 pub(crate) async fn postgres() -> Store {
     let admin =
@@ -297,15 +312,7 @@ async fn postgres_validators() {
 /// writes of its round are kept.
 #[tokio::test]
 async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
-    let (store, _dir) = sqlite().await;
-    let Db::Sqlite(db) = store.db() else { unreachable!() };
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-    )
-    .execute(&db.writer)
-    .await
-    .unwrap();
+    let (store, _dir) = sqlite_refusing_logs().await;
     const N: usize = 20;
     const REFUSED: usize = 7;
     let id = |i: usize| format!("job-{i}");
@@ -378,6 +385,7 @@ async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
             _ => assert_eq!((status, cached), (JobStatus::Succeeded, true), "job {i} was kept"),
         }
     }
+    let Db::Sqlite(db) = store.db() else { unreachable!() };
     assert!(db.rounds.committed_together() >= 2 * N as u64, "creates and claims went in rounds");
 }
 
@@ -385,15 +393,7 @@ async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
 /// nothing, and leaves the one writer connection out of its transaction for the next write.
 #[tokio::test]
 async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer() {
-    let (store, _dir) = sqlite().await;
-    let Db::Sqlite(db) = store.db() else { unreachable!() };
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON fetch_log WHEN NEW.outcome = 'refused'
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-    )
-    .execute(&db.writer)
-    .await
-    .unwrap();
+    let (store, _dir) = sqlite_refusing_logs().await;
     let p = params();
     let records = to_raw_value(&serde_json::json!([{"id": "1"}])).unwrap();
     let now = Utc::now();
