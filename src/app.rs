@@ -14,7 +14,7 @@ use crate::fetch::Fetcher;
 use crate::queue::{Queue, QueueError};
 use crate::reads::{Entry, Lookup, ReadCache};
 use crate::resilience::{BreakerState, Fleet, Snapshot};
-use crate::store::{Dataset, JobRow, NewJob, Store, StoreError};
+use crate::store::{Dataset, Failover, JobRow, NewJob, Store, StoreError};
 
 /// How a read stands ([`App::standing`]).
 #[derive(Debug)]
@@ -77,6 +77,14 @@ pub enum RequestError {
     Queue(#[from] QueueError),
     #[error("the parameters are too long: the dataset key would be {0} bytes, at most {MAX_KEY_LEN}")]
     TooLong(usize),
+    #[error("unknown group `{name}`; known: {known}")]
+    UnknownGroup { name: String, known: String },
+    /// The group's parameters, or a member's mapping of them, are not valid.
+    #[error("group {group}: {message}")]
+    GroupParams { group: String, message: String },
+    /// No member of the group can be asked, however long one waits (keys or contact missing).
+    #[error("no member of group {group} can be asked: {reasons}")]
+    NoMember { group: String, reasons: String },
     /// The queue-depth cap: `retry_after` in seconds.
     #[error("{message}")]
     QueueFull { message: String, retry_after: u64 },
@@ -238,6 +246,16 @@ impl App {
 
     /// As [`App::enqueue`], on behalf of the API request `request_id`, which the job keeps.
     pub async fn enqueue_for(&self, q: &Question, request_id: Option<&str>) -> Result<(JobRow, bool), RequestError> {
+        self.enqueue_job(q, request_id, None).await
+    }
+
+    /// As [`App::enqueue_for`], for a job asked of a failover group when `failover` says which.
+    pub(crate) async fn enqueue_job(
+        &self,
+        q: &Question,
+        request_id: Option<&str>,
+        failover: Option<&Failover>,
+    ) -> Result<(JobRow, bool), RequestError> {
         let connector = q.connector.id();
         if let Some(refusal) = self.queue_full(connector).await? {
             // A dataset already waiting is answered with its job, full or not.
@@ -248,8 +266,10 @@ impl App {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let params = q.params_json();
-        let (row, created) =
-            self.store.create_job(&NewJob { id: &id, connector, key: &q.key, params: &params, request_id }).await?;
+        let (row, created) = self
+            .store
+            .create_job(&NewJob { id: &id, connector, key: &q.key, params: &params, request_id, failover })
+            .await?;
         if !created {
             return self.replace_long_deferral(row).await.map(|row| (row, false));
         }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{App, Question};
 use crate::config::{Config, format_duration};
+use crate::groups::GroupQuestion;
 use crate::store::JobStatus;
 use crate::telemetry::LogFormat;
 
@@ -45,9 +46,15 @@ enum Command {
     Scheduler,
     /// Apply database migrations and set up the queue, then exit.
     Migrate,
-    /// Queue a fetch: `apiary enqueue arxiv search_query=cat:cs.AI max_results=10`. Prints the job id.
+    /// Queue a fetch: `apiary enqueue arxiv search_query=cat:cs.AI max_results=10`, or of a
+    /// failover group: `apiary enqueue --group daily_bars symbol=AAPL from=2024-01-02 to=2024-01-31`.
+    /// Prints the job id.
     Enqueue {
+        /// The connector, or with --group the failover group.
         connector: String,
+        /// Ask a failover group (`[[groups]]`) instead of one connector.
+        #[arg(long)]
+        group: bool,
         /// Parameters as key=value.
         #[arg(value_name = "KEY=VALUE")]
         params: Vec<String>,
@@ -58,9 +65,13 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
         timeout: Duration,
     },
-    /// Print a cached dataset as JSON.
+    /// Print a cached dataset as JSON; with --group, a failover group's best cached answer.
     Get {
+        /// The connector, or with --group the failover group.
         connector: String,
+        /// Ask a failover group (`[[groups]]`) instead of one connector.
+        #[arg(long)]
+        group: bool,
         #[arg(value_name = "KEY=VALUE")]
         params: Vec<String>,
     },
@@ -139,10 +150,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             println!("migrations applied; cache on {}, queue on {}", app.store.kind(), app.queue.backend());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enqueue { connector, params, wait, timeout } => {
-            enqueue(&app, &connector, &params, wait, timeout).await
+        Command::Enqueue { connector, group, params, wait, timeout } => {
+            enqueue(&app, &connector, group, &params, wait, timeout).await
         }
-        Command::Get { connector, params } => get(&app, &connector, &params).await,
+        Command::Get { connector, group: false, params } => get(&app, &connector, &params).await,
+        Command::Get { connector, group: true, params } => get_group(&app, &connector, &params).await,
         Command::Status => status(&app).await,
         Command::Connectors => unreachable!("handled above"),
     }
@@ -267,16 +279,20 @@ fn parse_pairs(pairs: &[String]) -> anyhow::Result<Params> {
 
 async fn enqueue(
     app: &App,
-    connector: &str,
+    name: &str,
+    group: bool,
     pairs: &[String],
     wait: bool,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let q = Question::new(connector, parse_pairs(pairs)?)?;
-    let (job, created) = app.enqueue(&q).await?;
+    let params = parse_pairs(pairs)?;
+    let (job, created) = match group {
+        false => app.enqueue(&Question::new(name, params)?).await?,
+        true => crate::groups::enqueue(app, &GroupQuestion::new(app, name, params)?, None).await?,
+    };
     println!("{}", job.id);
     if !created {
-        eprintln!("{} was already queued; this is its pending job", q.key);
+        eprintln!("{} was already queued; this is its pending job", job.key);
     }
     if !wait {
         return Ok(ExitCode::SUCCESS);
@@ -293,13 +309,15 @@ async fn enqueue(
             ),
             s => format!("{} (attempt {})", s.as_str(), row.attempts),
         };
+        // A group job's dataset is its member's of the moment.
+        let line = format!("{}: {line}", row.key);
         if line != last {
-            eprintln!("{}: {line}", q.key);
+            eprintln!("{line}");
             last = line;
         }
         match row.status() {
             JobStatus::Succeeded => {
-                if let Some(d) = app.store.dataset(&q.key).await? {
+                if let Some(d) = app.store.dataset(&row.key).await? {
                     eprintln!("{} records cached at {}", d.record_count, d.fetched_at.to_rfc3339());
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -340,6 +358,21 @@ async fn get(app: &App, connector: &str, pairs: &[String]) -> anyhow::Result<Exi
         out["refresh_job"] = job.into();
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn get_group(app: &App, name: &str, pairs: &[String]) -> anyhow::Result<ExitCode> {
+    let gq = GroupQuestion::new(app, name, parse_pairs(pairs)?)?;
+    let read = crate::groups::read(app, &gq).await?;
+    let Some(body) = read.body(&gq) else {
+        eprintln!("no member of {name} has an answer cached; run `apiary enqueue --group {name} ... --wait` first");
+        for m in &read.members {
+            let why = m.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            eprintln!("  {:<18} breaker {}{why}", m.connector, m.breaker.as_str());
+        }
+        return Ok(ExitCode::from(4));
+    };
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -408,6 +441,11 @@ fn print_connectors(config: &Config) {
             let req = if p.required { " (required)" } else { "" };
             println!("    {:<14}{req} {}", p.name, p.help);
         }
+    }
+    for g in &config.groups {
+        let members: Vec<&str> = g.members.iter().map(|m| m.connector).collect();
+        println!("group {:<12} {}", g.name, g.description);
+        println!("  params {}; members {}", g.params.join(", "), members.join(" -> "));
     }
 }
 

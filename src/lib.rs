@@ -19,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod groups;
 pub mod queue;
 pub mod reads;
 pub mod resilience;

@@ -147,9 +147,46 @@ pub fn exactly_one(params: &Params, names: &[&str]) -> Result<(), ParamError> {
     }
 }
 
+/// The days `from` and `to` name (`YYYY-MM-DD`, both or neither, `from` not after `to`), inclusive.
+pub fn date_range(params: &Params) -> Result<Option<(chrono::NaiveDate, chrono::NaiveDate)>, ParamError> {
+    let day = |name: &str| -> Result<Option<chrono::NaiveDate>, ParamError> {
+        let Some(v) = params.get(name) else { return Ok(None) };
+        crate::text::date(v).map(Some).ok_or_else(|| {
+            ParamError::invalid(name, format!("`{}` is not a date (YYYY-MM-DD)", crate::text::snippet(v)))
+        })
+    };
+    match (day("from")?, day("to")?) {
+        (None, None) => Ok(None),
+        (Some(from), Some(to)) if from <= to => Ok(Some((from, to))),
+        (Some(_), Some(_)) => Err(ParamError::invalid("from", "is after `to`")),
+        (Some(_), None) => Err(ParamError::invalid("to", "is required with `from`")),
+        (None, Some(_)) => Err(ParamError::invalid("from", "is required with `to`")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_range_is_both_days_in_order() {
+        let p =
+            |pairs: &[(&str, &str)]| -> Params { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let day = |s| crate::text::date(s).unwrap();
+        assert_eq!(date_range(&p(&[])).unwrap(), None);
+        assert_eq!(
+            date_range(&p(&[("from", "2024-01-02"), ("to", "2024-01-31")])).unwrap(),
+            Some((day("2024-01-02"), day("2024-01-31")))
+        );
+        for bad in [
+            &[("from", "2024-02-01"), ("to", "2024-01-31")][..],
+            &[("from", "2024-01-02")],
+            &[("to", "2024-01-02")],
+            &[("from", "yesterday"), ("to", "2024-01-02")],
+        ] {
+            assert!(date_range(&p(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn key_is_sorted_and_encoded() {

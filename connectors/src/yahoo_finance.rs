@@ -4,7 +4,9 @@
 //! `https://query2.finance.yahoo.com` (query1 serves the same). The chart endpoint works without
 //! the crumb/cookie dance quoteSummary needs, but Yahoo answers generic client User-Agents with
 //! 429s, so requests carry a browser-style one naming apiary. One request per dataset: `range`
-//! and `interval` (defaults `1mo` / `1d`, sent explicitly) select the bars, no paging.
+//! and `interval` (defaults `1mo` / `1d`, sent explicitly) select the bars, no paging; or, instead
+//! of `range`, the days `from` and `to` (sent as `period1`, the start of `from`, and `period2`,
+//! the end of `to`, in epoch seconds UTC).
 //!
 //! Shape: `chart.result[0].{meta, timestamp[], indicators.quote[0].{open,high,low,close,volume}}`,
 //! parallel arrays indexed like `timestamp` (epoch seconds, the start of each bar). A range with
@@ -43,10 +45,12 @@ const DEFAULT_INTERVAL: &str = "1d";
 /// Sent because Yahoo throttles library User-Agents on sight.
 const USER_AGENT: &str = "Mozilla/5.0 (compatible; apiary/0.1)";
 
-static PARAMS: [Param; 3] = [
+static PARAMS: [Param; 5] = [
     Param::required("symbol", "Yahoo symbol, e.g. AAPL, BTC-USD, ^GSPC, EURUSD=X (upper-cased)").in_path(),
     Param::optional("range", "1d, 5d, 1mo (default), 3mo, 6mo, 1y, 2y, 5y, 10y, ytd or max"),
     Param::optional("interval", "1m, 2m, 5m, 15m, 30m, 60m, 90m, 1h, 1d (default), 5d, 1wk, 1mo or 3mo"),
+    Param::optional("from", "first day, YYYY-MM-DD (with `to`, instead of `range`)"),
+    Param::optional("to", "last day, YYYY-MM-DD, inclusive (with `from`)"),
 ];
 
 static META: crate::Meta = crate::Meta {
@@ -75,6 +79,9 @@ impl Connector for YahooFinance {
             *r = r.to_ascii_lowercase();
         }
         params::one_of(p, "range", &RANGES)?;
+        if params::date_range(p)?.is_some() && p.contains_key("range") {
+            return Err(ParamError::invalid("range", "give either `range` or `from` and `to`"));
+        }
         params::one_of(p, "interval", &INTERVALS)
     }
 
@@ -84,11 +91,16 @@ impl Connector for YahooFinance {
         let interval = p.get("interval").map_or(DEFAULT_INTERVAL, String::as_str);
         // One segment: `=` (`EURUSD=X`) stays as it is, `^` and anything else outside unreserved is encoded.
         let symbol = crate::path::segment_keeping("symbol", symbol, b"=")?;
-        Ok(Request::get(format!("{}/v8/finance/chart/{symbol}", ctx.base_url))
-            .query("range", range)
-            .query("interval", interval)
-            .header("User-Agent", USER_AGENT)
-            .header("Accept", "application/json"))
+        let req = Request::get(format!("{}/v8/finance/chart/{symbol}", ctx.base_url));
+        let req = match params::date_range(p).map_err(|e| ConnectorError::permanent(e.to_string()))? {
+            Some((from, to)) => {
+                let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+                let end = to.succ_opt().map_or(i64::MAX, start);
+                req.query("period1", start(from).to_string()).query("period2", end.to_string())
+            }
+            None => req.query("range", range),
+        };
+        Ok(req.query("interval", interval).header("User-Agent", USER_AGENT).header("Accept", "application/json"))
     }
 
     fn read(&self, _ctx: &Context, p: &Params, _req: &Request, resp: &Response) -> Result<Page, ConnectorError> {

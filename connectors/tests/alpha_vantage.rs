@@ -52,6 +52,37 @@ fn daily_series_bar_starts_at_new_york_midnight() {
 }
 
 #[test]
+fn a_series_asked_for_days_keeps_the_bars_of_those_days() {
+    let av = get("alpha_vantage").unwrap();
+    let body = fixture("alpha_vantage/time_series_daily_MSFT_one_day_success.json");
+    let on = |from: &str, to: &str| {
+        params(av, &[("function", "TIME_SERIES_DAILY"), ("symbol", "MSFT"), ("from", from), ("to", to)])
+    };
+    assert_eq!(read_one(av, &on("2017-08-01", "2017-08-11"), 200, &body).unwrap().records.len(), 1);
+    assert_eq!(read_one(av, &on("2017-08-11", "2017-08-11"), 200, &body).unwrap().records.len(), 1);
+    assert!(read_one(av, &on("2017-08-12", "2017-08-31"), 200, &body).unwrap().records.is_empty());
+    assert!(read_one(av, &on("2017-08-01", "2017-08-10"), 200, &body).unwrap().records.is_empty());
+    // Days long past need the whole history; a size given is sent as it is.
+    let ctx = common::ctx();
+    assert_eq!(av.start(&ctx, &on("2017-08-01", "2017-08-11")).unwrap().query_value("outputsize"), Some("full"));
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(av.start(&ctx, &on(&today, &today)).unwrap().query_value("outputsize"), Some("compact"));
+    let sized = params(
+        av,
+        &[
+            ("function", "TIME_SERIES_DAILY"),
+            ("symbol", "MSFT"),
+            ("from", "2017-08-01"),
+            ("to", "2017-08-11"),
+            ("outputsize", "compact"),
+        ],
+    );
+    assert_eq!(av.start(&ctx, &sized).unwrap().query_value("outputsize"), Some("compact"));
+    let quote = raw(&[("function", "GLOBAL_QUOTE"), ("symbol", "MSFT"), ("from", "2017-08-01"), ("to", "2017-08-11")]);
+    assert!(validate(av, quote).is_err(), "a quote has no days");
+}
+
+#[test]
 fn intraday_series_is_oldest_first_in_utc() {
     let av = get("alpha_vantage").unwrap();
     let p = params(av, &[("function", "TIME_SERIES_INTRADAY"), ("symbol", "msft"), ("interval", "1min")]);

@@ -128,6 +128,28 @@ fn all_null_bars_are_skipped_partial_ones_kept() {
 }
 
 #[test]
+fn days_are_asked_for_as_periods_instead_of_a_range() {
+    let yf = get("yahoo_finance").unwrap();
+    let ctx = common::ctx();
+    let p = params(yf, &[("symbol", "aapl"), ("from", "2020-01-01"), ("to", "2020-01-02")]);
+    let req = yf.start(&ctx, &p).unwrap();
+    // As in the recorded request: the start of the first day, the end of the last.
+    assert_eq!(req.query_value("period1"), Some("1577836800"));
+    assert_eq!(req.query_value("period2"), Some("1578009600"));
+    assert_eq!(req.query_value("range"), None);
+    assert_eq!(req.query_value("interval"), Some("1d"));
+    for refused in [
+        &[("symbol", "AAPL"), ("from", "2020-01-01"), ("to", "2020-01-02"), ("range", "5d")][..],
+        &[("symbol", "AAPL"), ("from", "2020-01-03"), ("to", "2020-01-02")],
+        &[("symbol", "AAPL"), ("from", "2020-01-03")],
+        &[("symbol", "AAPL"), ("from", "2020-13-01"), ("to", "2020-12-02")],
+    ] {
+        let raw: Params = refused.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert!(validate(yf, raw).is_err(), "{refused:?}");
+    }
+}
+
+#[test]
 fn request_is_one_chart_call_with_range_and_interval() {
     let yf = get("yahoo_finance").unwrap();
     assert!(!yf.requires_key() && !yf.requires_contact());

@@ -117,13 +117,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let Query(mut pairs) = query.map_err(rejection)?;
     let window = Window::from_query(&mut pairs, app.config.api.max_records_per_read)?;
-    let mut raw = Params::new();
-    for (k, v) in pairs {
-        if raw.insert(k.clone(), v).is_some() {
-            return Err(ApiError::bad_request("invalid_params", format!("parameter `{}` given twice", snippet(&k))));
-        }
-    }
-    let q = Question::new(&connector, raw)?;
+    let q = Question::new(&connector, query_params(pairs)?)?;
     // A whole read of a hot dataset comes from memory.
     let whole = window.is_whole(app.config.api.max_records_per_read);
     if whole && let Some(entry) = app.cached_read(&q.key).await? {
@@ -171,9 +165,20 @@ pub async fn show(
     respond(&app, &q, &d, window).await
 }
 
+/// A query string's parameters, each given once.
+pub(super) fn query_params(pairs: Vec<(String, String)>) -> Result<Params, ApiError> {
+    let mut params = Params::new();
+    for (k, v) in pairs {
+        if params.insert(k.clone(), v).is_some() {
+            return Err(ApiError::bad_request("invalid_params", format!("parameter `{}` given twice", snippet(&k))));
+        }
+    }
+    Ok(params)
+}
+
 /// Count a read in `apiary_reads_total{connector, result}`; each pair's counter is registered once
 /// (looking it up by its labels at every read cost more than the rest of the count).
-fn count_read(connector: &'static str, result: &'static str) {
+pub(super) fn count_read(connector: &'static str, result: &'static str) {
     type Counters = Mutex<HashMap<(&'static str, &'static str), metrics::Counter>>;
     static COUNTERS: OnceLock<Counters> = OnceLock::new();
     let counter = COUNTERS
@@ -212,15 +217,27 @@ async fn respond_from(app: &App, q: &Question, entry: &Entry) -> Response {
 
 /// `Age` and `Cache-Status` (RFC 9211) of a read.
 fn cache_headers(app: &App, q: &Question, s: &Standing, h: &mut HeaderMap) {
-    let ttl = app.config.connector(q.connector.id()).map_or(0, |c| c.ttl.as_secs() as i64);
-    let mut status = format!("apiary; hit; ttl={}", ttl - s.age.as_secs() as i64);
-    match s.breaker {
+    set_cache_headers(app, q.connector.id(), s.age, s.stale, s.breaker, h);
+}
+
+/// `Age` and `Cache-Status` of a read of `connector`'s dataset, `age` old.
+pub(super) fn set_cache_headers(
+    app: &App,
+    connector: &str,
+    age: Duration,
+    stale: bool,
+    breaker: BreakerState,
+    h: &mut HeaderMap,
+) {
+    let ttl = app.config.connector(connector).map_or(0, |c| c.ttl.as_secs() as i64);
+    let mut status = format!("apiary; hit; ttl={}", ttl - age.as_secs() as i64);
+    match breaker {
         BreakerState::Open => status.push_str("; detail=breaker-open"),
         BreakerState::HalfOpen => status.push_str("; detail=breaker-half-open"),
-        BreakerState::Closed if s.stale => status.push_str("; detail=expired"),
+        BreakerState::Closed if stale => status.push_str("; detail=expired"),
         BreakerState::Closed => {}
     }
-    h.insert(header::AGE, HeaderValue::from(s.age.as_secs()));
+    h.insert(header::AGE, HeaderValue::from(age.as_secs()));
     if let Ok(v) = HeaderValue::from_str(&status) {
         h.insert("cache-status", v);
     }
@@ -250,7 +267,7 @@ async fn respond(app: &App, q: &Question, d: &Dataset, window: Window) -> Result
 }
 
 /// `Prefer: wait=N` (RFC 7240): the caller will wait up to N seconds for a first fetch.
-fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
     headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|pref| {
         let secs = pref.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok()?;
         Some(Duration::from_secs(secs).min(MAX_WAIT))
@@ -259,23 +276,32 @@ fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
 
 async fn wait_for_first_fetch(app: &App, q: &Question, wait: Duration) -> Result<Option<Dataset>, ApiError> {
     let (job, _) = app.enqueue(q).await?;
+    match wait_for_job(app, &job.id, &q.key, wait).await? {
+        true => Ok(app.dataset(q).await?),
+        false => Ok(None),
+    }
+}
+
+/// Wait up to `wait` for job `id`, the first fetch of `what`: `true` once it succeeded, `false`
+/// while it goes on; a job that failed answers `502` with its error.
+pub(super) async fn wait_for_job(app: &App, id: &str, what: &str, wait: Duration) -> Result<bool, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Some(row) = app.store.job(&job.id).await? else { break };
+        let Some(row) = app.store.job(id).await? else { break };
         match row.status() {
-            JobStatus::Succeeded => return Ok(app.dataset(q).await?),
+            JobStatus::Succeeded => return Ok(true),
             JobStatus::Failed => {
                 return Err(ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "fetch_failed",
-                    format!("the first fetch of {} failed: {}", q.key, row.error.unwrap_or_default()),
+                    format!("the first fetch of {what} failed: {}", row.error.unwrap_or_default()),
                 ));
             }
             _ => {}
         }
     }
-    Ok(None)
+    Ok(false)
 }
 
 #[derive(Deserialize)]

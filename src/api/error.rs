@@ -48,7 +48,13 @@ impl From<RequestError> for ApiError {
         match e {
             RequestError::UnknownConnector(_) => ApiError::not_found("unknown_connector", e.to_string()),
             RequestError::Params(p) => ApiError::bad_request("invalid_params", p.to_string()),
-            RequestError::TooLong(_) => ApiError::bad_request("invalid_params", e.to_string()),
+            RequestError::TooLong(_) | RequestError::GroupParams { .. } => {
+                ApiError::bad_request("invalid_params", e.to_string())
+            }
+            RequestError::UnknownGroup { .. } => ApiError::not_found("unknown_group", e.to_string()),
+            RequestError::NoMember { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "group_unavailable", e.to_string())
+            }
             RequestError::QueueFull { message, retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)

@@ -15,9 +15,11 @@ use super::request_id::RequestId;
 use crate::app::{App, Question};
 use crate::resilience::BreakerState;
 
+/// A fetch of one connector's dataset, or of a failover group's answer.
 #[derive(Deserialize)]
 pub struct CreateJob {
-    connector: String,
+    connector: Option<String>,
+    group: Option<String>,
     #[serde(default)]
     params: serde_json::Map<String, serde_json::Value>,
 }
@@ -48,8 +50,20 @@ pub async fn create(
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(body_rejection)?;
-    let q = Question::new(&body.connector, params_from_json(body.params)?)?;
-    let (job, created) = app.enqueue_for(&q, request_id.as_ref().map(|Extension(id)| id.as_str())).await?;
+    let request_id = request_id.as_ref().map(|Extension(id)| id.as_str());
+    let params = params_from_json(body.params)?;
+    let (job, created) = match (body.connector, body.group) {
+        (Some(connector), None) => app.enqueue_for(&Question::new(&connector, params)?, request_id).await?,
+        (None, Some(group)) => {
+            crate::groups::enqueue(&app, &crate::groups::GroupQuestion::new(&app, &group, params)?, request_id).await?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give either `connector` (one upstream) or `group` (a failover group), with `params`",
+            ));
+        }
+    };
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
     let mut v = job_json(&job);
     v["deduplicated"] = (!created).into();
@@ -62,7 +76,7 @@ pub async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result
 }
 
 pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "id": job.id,
         "connector": job.connector,
         "dataset": job.key,
@@ -75,7 +89,13 @@ pub fn job_json(job: &crate::store::JobRow) -> serde_json::Value {
         "run_at": job.run_at,
         "finished_at": job.finished_at,
         "request_id": job.request_id,
-    })
+    });
+    if let Some(failover) = &job.failover {
+        v["group"] = failover.group.clone().into();
+        v["group_params"] = failover.params.clone().into();
+        v["passed"] = serde_json::to_value(&failover.passed).unwrap_or_default();
+    }
+    v
 }
 
 pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -3,6 +3,7 @@
 mod auth;
 mod datasets;
 mod error;
+mod groups;
 mod jobs;
 mod request_id;
 
@@ -38,6 +39,8 @@ pub fn router(app: Arc<App>) -> Router {
             .route("/v1/jobs/{id}", get(jobs::show))
             .route("/v1/datasets", get(datasets::list))
             .route("/v1/datasets/{connector}", get(datasets::show))
+            .route("/v1/groups", get(groups::list))
+            .route("/v1/groups/{name}", get(groups::show))
             .route("/v1/breakers", get(jobs::breakers))
             .route("/v1/connectors", get(jobs::connectors)),
         Scope::Read,
@@ -55,7 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(read)
         .merge(admin)
         .fallback(|| async {
-            ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/breakers")
+            ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/groups, /v1/breakers")
         })
         .layer(axum::extract::DefaultBodyLimit::max(settings.max_body))
         .layer(axum::middleware::from_fn(request_id::middleware))

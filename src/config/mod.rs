@@ -296,6 +296,8 @@ pub struct Config {
     pub connectors: BTreeMap<String, ConnectorSettings>,
     /// Datasets refreshed on a timetable.
     pub syncs: Vec<SyncSettings>,
+    /// Failover groups, by name.
+    pub groups: Vec<GroupSettings>,
     /// The breakers around the cache database.
     pub database_breakers: DatabaseBreakers,
 }
@@ -335,7 +337,116 @@ pub struct SyncSettings {
     pub timetable: Timetable,
 }
 
+/// A failover group (`[[groups]]`): connectors that answer the same question, asked in order.
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    pub name: String,
+    pub description: String,
+    /// The group's own parameters, every one required; each member maps them to its own.
+    pub params: Vec<String>,
+    /// In priority order.
+    pub members: Vec<Member>,
+}
+
+/// One member of a [`GroupSettings`]: a connector and how the group's parameters become its own.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub connector: &'static str,
+    /// Each of the connector's parameters that the member sets, with its value.
+    pub map: Vec<(String, Template)>,
+}
+
+impl Member {
+    /// The connector's parameters for the group's `params` (all of the group's, as checked by
+    /// the caller).
+    pub fn params(&self, params: &apiary_connectors::Params) -> apiary_connectors::Params {
+        self.map.iter().map(|(name, t)| (name.clone(), t.fill(params))).collect()
+    }
+}
+
+/// A parameter value with the group's parameters in braces (`DOI:{doi}`, `{doi}[doi]`, `1d`);
+/// `{{` and `}}` are braces themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Param(String),
+}
+
+impl Template {
+    /// Read `s`, whose braces may name only `known` parameters.
+    pub fn parse(s: &str, known: &[String]) -> Result<Template, String> {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    if !known.contains(&name) {
+                        return Err(format!("`{{{name}}}` is not one of the group's params ({})", known.join(", ")));
+                    }
+                    if !text.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    }
+                    pieces.push(Piece::Param(name));
+                }
+                '}' => return Err("a `}` without its `{` (write `}}` for a brace)".into()),
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(Template(pieces))
+    }
+
+    /// The value of the group's parameter `name`, as it is.
+    pub fn param(name: &str) -> Template {
+        Template(vec![Piece::Param(name.to_owned())])
+    }
+
+    /// The value for the group's `params`; a parameter not given is left empty.
+    pub fn fill(&self, params: &apiary_connectors::Params) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.as_str(),
+                Piece::Param(name) => params.get(name).map_or("", String::as_str),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Template {
+    /// As written: the group's parameters in braces, braces doubled.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(t) => f.write_str(&t.replace('{', "{{").replace('}', "}}"))?,
+                Piece::Param(name) => write!(f, "{{{name}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
+    /// The failover group `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupSettings> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
     /// Load the layers: built-in defaults, `files` in order, then the environment.
     pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
         Self::load_with(files, std::env::vars())

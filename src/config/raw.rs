@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    BreakerSettings, ConfigError, ConnectorSettings, DatabaseBreakers, FetchSettings, QueueBackend, QueueSettings,
-    Secret, SyncSettings, Timetable, Window, env_source, parse_duration, parse_rate_limit,
+    BreakerSettings, ConfigError, ConnectorSettings, DatabaseBreakers, FetchSettings, GroupSettings, Member,
+    QueueBackend, QueueSettings, Secret, SyncSettings, Template, Timetable, Window, env_source, parse_duration,
+    parse_rate_limit,
 };
 
 /// A scalar that may arrive as a TOML string or number (environment values are typed by shape).
@@ -44,6 +45,22 @@ pub struct Config {
     retention: Retention,
     #[serde(default)]
     syncs: Vec<Sync>,
+    #[serde(default)]
+    groups: Vec<GroupRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupRaw {
+    name: String,
+    #[serde(default)]
+    description: String,
+    params: Vec<String>,
+    members: Vec<String>,
+    /// Per member, its parameters as templates of the group's; a member left out takes the
+    /// group's parameters as they are.
+    #[serde(default)]
+    map: BTreeMap<String, BTreeMap<String, Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,6 +425,7 @@ impl Config {
             let key = apiary_connectors::dataset_key(conn.id(), &params);
             syncs.push(SyncSettings { connector: conn.id(), params, key, timetable });
         }
+        let groups = groups(&self.groups)?;
         let database_breaker = |name: &str| {
             let raw = self.breakers.get(name).ok_or_else(|| ConfigError(format!("`breakers.{name}` is missing")))?;
             breaker(&c, &format!("breakers.{name}"), raw)
@@ -426,9 +444,84 @@ impl Config {
             retention,
             connectors,
             syncs,
+            groups,
             database_breakers,
         })
     }
+}
+
+/// Check every `[[groups]]`: a name of its own, parameters, known connectors as members, each
+/// member's map naming its connector's parameters and filled from the group's.
+fn groups(raw: &[GroupRaw]) -> Result<Vec<GroupSettings>, ConfigError> {
+    let mut groups: Vec<GroupSettings> = Vec::with_capacity(raw.len());
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    for (i, g) in raw.iter().enumerate() {
+        let at = format!("groups[{i}]");
+        if !word(&g.name) {
+            return Err(ConfigError(format!("`{at}.name`: `{}` is not a name of a-z, 0-9 and _", g.name)));
+        }
+        if groups.iter().any(|o| o.name == g.name) {
+            return Err(ConfigError(format!("`{at}.name`: a group `{}` is already defined", g.name)));
+        }
+        let at = format!("groups.{}", g.name);
+        if let Some(bad) = g.params.iter().find(|p| !word(p) || p.starts_with('_')) {
+            return Err(ConfigError(format!("`{at}.params`: `{bad}` is not a name of a-z, 0-9 and _")));
+        }
+        if g.members.is_empty() {
+            return Err(ConfigError(format!("`{at}.members` is empty")));
+        }
+        if let Some(extra) = g.map.keys().find(|m| !g.members.contains(m)) {
+            return Err(ConfigError(format!("`{at}.map.{extra}`: `{extra}` is not one of the group's members")));
+        }
+        let mut members: Vec<Member> = Vec::with_capacity(g.members.len());
+        for id in &g.members {
+            let connector = apiary_connectors::get(id).ok_or_else(|| {
+                ConfigError(format!(
+                    "`{at}.members`: `{id}` is not a connector; known: {}",
+                    crate::app::known_connectors()
+                ))
+            })?;
+            if members.iter().any(|m| m.connector == connector.id()) {
+                return Err(ConfigError(format!("`{at}.members`: `{id}` is listed twice")));
+            }
+            // A member without a map takes the group's parameters as they are.
+            let map: Vec<(String, Template)> = match g.map.get(id) {
+                Some(map) => map
+                    .iter()
+                    .map(|(name, value)| {
+                        Template::parse(&value.text(), &g.params)
+                            .map(|t| (name.clone(), t))
+                            .map_err(|e| ConfigError(format!("`{at}.map.{id}.{name}`: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => g.params.iter().map(|p| (p.clone(), Template::param(p))).collect(),
+            };
+            if let Some((name, _)) =
+                map.iter().find(|(name, _)| !connector.params().iter().any(|p| p.name == name.as_str()))
+            {
+                return Err(ConfigError(format!(
+                    "`{at}.map.{id}.{name}`: {id} has no parameter `{name}`; valid: {}",
+                    apiary_connectors::params::describe_params(connector)
+                )));
+            }
+            if let Some(missing) =
+                connector.params().iter().find(|p| p.required && !map.iter().any(|(n, _)| n == p.name))
+            {
+                return Err(ConfigError(format!(
+                    "`{at}.map.{id}` does not set `{}`, which {id} requires",
+                    missing.name
+                )));
+            }
+            members.push(Member { connector: connector.id(), map });
+        }
+        groups.push(GroupSettings {
+            name: g.name.clone(),
+            description: g.description.clone(),
+            params: g.params.clone(),
+            members,
+        });
+    }
+    Ok(groups)
 }
 
 fn breaker(c: &Check, prefix: &str, b: &Breaker) -> Result<BreakerSettings, ConfigError> {

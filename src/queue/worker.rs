@@ -17,10 +17,11 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::{FetchJob, Queue, QueueError};
-use crate::app::App;
+use crate::app::{App, Question};
 use crate::fetch::Fetched;
+use crate::groups;
 use crate::resilience::{CallError, is_loud};
-use crate::store::{FetchLog, JobStatus, Kept, NewResult, StoreError};
+use crate::store::{Failover, FetchLog, JobStatus, Kept, NewResult, NextMember, StoreError};
 
 /// Heartbeats a running job may miss before it is presumed lost with its worker (several, so a
 /// slow database does not make a live job look dead).
@@ -314,6 +315,13 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             let wait = wait.min(give_up_after - waited);
             log.outcome = "deferred";
             log.error = Some(&reason);
+            // A group job goes on to the next member that can be asked now, rather than wait.
+            if let Some(failover) = &row.failover
+                && let groups::Next::Member(next, failover) =
+                    groups::next_member(app, failover, connector.id(), &reason, false).await
+            {
+                return fall_over(app, id, &log, &next, &failover, &reason).await;
+            }
             persist("logging a fetch", || app.store.log_fetch(&log)).await?;
             metrics::counter!("apiary_jobs_deferred_total", "connector" => connector.id()).increment(1);
             if !persist("deferring a job", || app.store.defer_job(id, after(wait), &reason)).await? {
@@ -343,6 +351,18 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 CallError::Failed(err) => err.class.as_str(),
                 CallError::Deferred { .. } => "gave_up",
             };
+            // A group job goes on to the next member; with none left it fails with every
+            // member's reason.
+            let msg = match &row.failover {
+                None => msg,
+                Some(failover) => match groups::next_member(app, failover, connector.id(), &msg, true).await {
+                    groups::Next::Member(next, failover) => {
+                        log.error = Some(&msg);
+                        return fall_over(app, id, &log, &next, &failover, &msg).await;
+                    }
+                    groups::Next::Exhausted(failover) => groups::exhausted_message(&failover),
+                },
+            };
             log.error = Some(&msg);
             persist("recording a failure", || app.store.record_fetch(None, &log, JobStatus::Failed, Some(&msg)))
                 .await?;
@@ -356,6 +376,37 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// Hand a group job whose fetch (`log`) failed for `reason` to the `next` member: the fetch is
+/// logged, the job queued again for the member's dataset.
+async fn fall_over(
+    app: &Arc<App>,
+    id: &str,
+    log: &FetchLog<'_>,
+    next: &Question,
+    failover: &Failover,
+    reason: &str,
+) -> Result<(), StoreError> {
+    persist("logging a fetch", || app.store.log_fetch(log)).await?;
+    let (from, to) = (log.connector, next.connector.id());
+    let params = next.params_json();
+    let member = NextMember { connector: to, key: &next.key, params: &params, failover };
+    let why = format!("{from}: {reason}; fell over to {to}");
+    if !persist("falling over", || app.store.fall_over(id, &member, &why)).await? {
+        // The next member's dataset is being fetched already; that job answers for the group.
+        let pending = app.store.pending_job(&next.key).await.ok().flatten().map(|j| j.id).unwrap_or_default();
+        let msg = format!("{why}, whose dataset {} is already pending as job {pending}", next.key);
+        return finish(app, id, JobStatus::Failed, Some(&msg)).await;
+    }
+    metrics::counter!("apiary_failovers_total", "group" => failover.group.clone(), "from" => from.to_owned(), "to" => to)
+        .increment(1);
+    tracing::warn!(group = %failover.group, from, to, %reason, "group job fell over to its next member");
+    if let Err(e) = app.queue.push(id, to, None).await {
+        tracing::error!(error = %e, "could not queue a job that fell over; retrying");
+        requeue(app.clone(), id.to_owned(), to.to_owned(), None);
+    }
+    Ok(())
 }
 
 async fn finish(app: &App, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {

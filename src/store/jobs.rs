@@ -5,7 +5,7 @@
 //! dataset, which makes a second enqueue of the same dataset return the first.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
 use super::{Access, Db, Store, StoreError, on_pool, on_read};
@@ -59,6 +59,33 @@ pub struct JobRow {
     pub finished_at: Option<DateTime<Utc>>,
     /// The `X-Request-Id` of the API request that created the job.
     pub request_id: Option<String>,
+    /// The failover group the job was asked of, if it was.
+    pub failover: Option<Json<Failover>>,
+}
+
+/// A job of a failover group: the group, the parameters it was asked with and the members passed
+/// over before the job's connector (skipped, or tried and failed), in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failover {
+    pub group: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub passed: Vec<Passed>,
+}
+
+/// A member passed over, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passed {
+    pub connector: String,
+    pub reason: String,
+}
+
+/// Where a job of a failover group goes next ([`Store::fall_over`]): the next member's dataset.
+pub struct NextMember<'a> {
+    pub connector: &'a str,
+    pub key: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub failover: &'a Failover,
 }
 
 /// A job claimed to run ([`Store::start_job`]), with the validators of the dataset's cached
@@ -99,12 +126,15 @@ pub struct NewJob<'a> {
     pub params: &'a serde_json::Map<String, serde_json::Value>,
     /// The `X-Request-Id` of the API request that asks for it, if one does.
     pub request_id: Option<&'a str>,
+    /// The failover group it is asked of, if it is.
+    pub failover: Option<&'a Failover>,
 }
 
 /// Every column of `jobs`, as [`JobRow`] reads them.
 macro_rules! job_columns {
     () => {
-        "id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at, request_id"
+        "id, connector, key, params, status, attempts, error, created_at, updated_at, run_at, finished_at, request_id, \
+         failover"
     };
 }
 
@@ -126,8 +156,8 @@ macro_rules! insert_job {
     ($with:expr, $from:expr) => {
         concat!(
             $with,
-            "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at, request_id)
-             SELECT $1, $2, $3, $4, 'queued', 0, $5, $5, $6 ",
+            "INSERT INTO jobs (id, connector, key, params, status, attempts, created_at, updated_at, request_id, failover)
+             SELECT $1, $2, $3, $4, 'queued', 0, $5, $5, $6, $7 ",
             $from,
             " ON CONFLICT (key) WHERE status IN ('queued', 'deferred') DO NOTHING RETURNING ",
             job_columns!()
@@ -153,6 +183,7 @@ macro_rules! bind_job {
             .bind(Json($job.params))
             .bind($now)
             .bind($job.request_id)
+            .bind($job.failover.map(Json))
     };
 }
 
@@ -269,6 +300,28 @@ impl Store {
         .await
         .map(|_| ())?);
         Ok(())
+    }
+
+    /// Hand a running job of a failover group to its next member: queued again for `next`'s
+    /// connector and dataset, with the members passed over so far. `false` when `next`'s dataset
+    /// already has a pending job (which then answers for it) or the job is no longer running.
+    pub async fn fall_over(&self, id: &str, next: &NextMember<'_>, reason: &str) -> Result<bool, StoreError> {
+        let result = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET connector = $2, key = $3, params = $4, failover = $5, status = 'queued', error = $6,
+             run_at = NULL, updated_at = $7 WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(next.connector)
+        .bind(next.key)
+        .bind(Json(next.params))
+        .bind(Json(next.failover))
+        .bind(reason)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_or_else(unless_pending, |n| Ok(Some(n)))?);
+        Ok(result.is_some_and(|n| n > 0))
     }
 
     /// Mark a running job as still going (its worker's heartbeat), so the lost-job sweep leaves it.

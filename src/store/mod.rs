@@ -31,7 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::types::Json;
 
 pub use guard::{Access, DATABASE, Guard};
-pub use jobs::{Claim, JobRow, JobStatus, NewJob, Validators};
+pub use jobs::{Claim, Failover, JobRow, JobStatus, NewJob, NextMember, Passed, Validators};
 
 use crate::config::DatabaseBreakers;
 use crate::resilience::{BreakerState, Snapshot};

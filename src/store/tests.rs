@@ -79,7 +79,14 @@ async fn upsert_only_refreshes_unchanged_content(store: Store) {
 
 async fn one_pending_job_per_dataset(store: Store) {
     let p = params();
-    let new = |id: &'static str| NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None };
+    let new = |id: &'static str| NewJob {
+        id,
+        connector: "arxiv",
+        key: "arxiv?k=1",
+        params: &p,
+        request_id: None,
+        failover: None,
+    };
     let (first, created) = store.create_job(&new("a")).await.unwrap();
     assert!(created);
     assert_eq!(first.status(), JobStatus::Queued);
@@ -138,7 +145,14 @@ async fn a_fetch_is_recorded_whole(store: Store) {
     let (t0, t1) = (Utc::now() - Duration::seconds(60), Utc::now());
     for (id, at, want) in [("a", t0, Upsert::Changed), ("b", t1, Upsert::Unchanged), ("c", t0, Upsert::Unchanged)] {
         store
-            .create_job(&NewJob { id, connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+            .create_job(&NewJob {
+                id,
+                connector: "arxiv",
+                key: "arxiv?k=1",
+                params: &p,
+                request_id: None,
+                failover: None,
+            })
             .await
             .unwrap();
         store.start_job(id).await.unwrap().unwrap();
@@ -154,7 +168,14 @@ async fn a_fetch_is_recorded_whole(store: Store) {
     assert!((d.changed_at - t0).num_milliseconds().abs() < 2);
     // A failure logs and finishes, and leaves the result alone.
     store
-        .create_job(&NewJob { id: "d", connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+        .create_job(&NewJob {
+            id: "d",
+            connector: "arxiv",
+            key: "arxiv?k=1",
+            params: &p,
+            request_id: None,
+            failover: None,
+        })
         .await
         .unwrap();
     store.start_job("d").await.unwrap().unwrap();
@@ -188,7 +209,7 @@ async fn validators_follow_the_records(store: Store) {
         let store = store.clone();
         let p = p.clone();
         async move {
-            let job = NewJob { id, connector: "arxiv", key, params: &p, request_id: None };
+            let job = NewJob { id, connector: "arxiv", key, params: &p, request_id: None, failover: None };
             store.create_job(&job).await.unwrap();
             store.start_job(id).await.unwrap().unwrap()
         }
@@ -323,7 +344,8 @@ async fn sqlite_writes_of_a_round_stand_or_fail_on_their_own() {
         let store = store.clone();
         created.spawn(async move {
             let p = params();
-            let job = NewJob { id: &id(i), connector: "arxiv", key: &key(i), params: &p, request_id: None };
+            let job =
+                NewJob { id: &id(i), connector: "arxiv", key: &key(i), params: &p, request_id: None, failover: None };
             (i, store.create_job(&job).await.unwrap())
         });
     }
@@ -418,7 +440,14 @@ async fn sqlite_record_fetch_failing_midway_writes_nothing_and_frees_the_writer(
         duration: std::time::Duration::from_millis(3),
     };
     store
-        .create_job(&NewJob { id: "a", connector: "arxiv", key: "arxiv?k=1", params: &p, request_id: None })
+        .create_job(&NewJob {
+            id: "a",
+            connector: "arxiv",
+            key: "arxiv?k=1",
+            params: &p,
+            request_id: None,
+            failover: None,
+        })
         .await
         .unwrap();
     store.start_job("a").await.unwrap().unwrap();

@@ -48,6 +48,11 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     apiary_connectors::fixtures::read(rel)
 }
 
+/// A `200` serving the recorded JSON body `rel`.
+pub fn json_file(rel: &str) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200).set_body_raw(fixture(rel), "application/json")
+}
+
 /// A fresh Postgres database; its URL.
 pub async fn fresh_postgres() -> String {
     let admin =
@@ -182,6 +187,8 @@ pub struct Binary {
 /// until it answers `/health`.
 pub async fn start_binary(args: &[&str], env: &[(&str, &str)], keep_output: bool) -> Binary {
     let sharing = machine().read_owned().await;
+    // The caller's HTTP clients need a TLS provider, whatever test ran first in this process.
+    apiary::install_tls();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let output = || if keep_output { std::process::Stdio::piped() } else { std::process::Stdio::null() };

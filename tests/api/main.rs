@@ -4,6 +4,7 @@
 mod conditional;
 mod faults;
 mod fleet;
+mod groups;
 mod hardening;
 mod helpers;
 mod hostile;

@@ -5,14 +5,10 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path, path_regex, query_param, query_param_is_missing};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{Backend, fixture, spawn_app};
+use crate::helpers::{Backend, fixture, json_file, spawn_app};
 
 fn xml(file: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(fixture(file), "application/xml")
-}
-
-fn json_file(file: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(fixture(file), "application/json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,9 @@
 //! `TIME_SERIES_INTRADAY` (needs `interval`), `TIME_SERIES_DAILY`, `TIME_SERIES_DAILY_ADJUSTED`,
 //! `TIME_SERIES_WEEKLY[_ADJUSTED]` and `TIME_SERIES_MONTHLY[_ADJUSTED]` ([`PriceBar`] records,
 //! oldest first). One call per dataset, no paging: `outputsize=compact` gives the latest 100
-//! points, `full` the whole history.
+//! points, `full` the whole history. A series asked for the days `from` to `to` keeps the bars
+//! that start on those days (UTC), and without an `outputsize` asks for `compact` when `from` is
+//! recent enough for the latest 100 points to hold it, else `full`.
 //!
 //! Quirks: throttling and key problems come back as **HTTP 200** bodies holding only `Note`,
 //! `Information` or `Error Message`. `Note`, and `Information` that speaks of limits or call
@@ -61,7 +63,7 @@ const INTERVALS: [&str; 5] = ["1min", "5min", "15min", "30min", "60min"];
 /// Functions that take `outputsize`.
 const SIZED: [&str; 3] = ["TIME_SERIES_INTRADAY", "TIME_SERIES_DAILY", "TIME_SERIES_DAILY_ADJUSTED"];
 
-static PARAMS: [Param; 4] = [
+static PARAMS: [Param; 6] = [
     Param::required(
         "function",
         "GLOBAL_QUOTE, TIME_SERIES_INTRADAY, TIME_SERIES_DAILY, TIME_SERIES_DAILY_ADJUSTED, \
@@ -70,7 +72,12 @@ static PARAMS: [Param; 4] = [
     Param::required("symbol", "ticker symbol, e.g. MSFT (upper-cased)"),
     Param::optional("interval", "bar size for TIME_SERIES_INTRADAY: 1min, 5min, 15min, 30min or 60min"),
     Param::optional("outputsize", "compact (latest 100 points, default) or full; daily and intraday series only"),
+    Param::optional("from", "series only: first day of the bars kept, YYYY-MM-DD (with `to`)"),
+    Param::optional("to", "series only: last day of the bars kept, YYYY-MM-DD, inclusive (with `from`)"),
 ];
+
+/// Calendar days the latest 100 trading days (`outputsize=compact`) surely cover.
+const COMPACT_DAYS: i64 = 140;
 
 static META: Meta = Meta {
     id: "alpha_vantage",
@@ -110,7 +117,11 @@ impl Connector for AlphaVantage {
         if p.contains_key("outputsize") && !SIZED.contains(&function.as_str()) {
             return Err(ParamError::invalid("outputsize", format!("applies to {} only", SIZED.join(", "))));
         }
-        params::one_of(p, "outputsize", &["compact", "full"])
+        params::one_of(p, "outputsize", &["compact", "full"])?;
+        if params::date_range(p)?.is_some() && function == "GLOBAL_QUOTE" {
+            return Err(ParamError::invalid("from", "applies to the TIME_SERIES_* functions only"));
+        }
+        Ok(())
     }
 
     fn start(&self, ctx: &Context, p: &Params) -> Result<Request, ConnectorError> {
@@ -120,6 +131,15 @@ impl Connector for AlphaVantage {
             if let Some(v) = p.get(name) {
                 req = req.query(name, v.clone());
             }
+        }
+        // Days asked for without a size: the latest 100 points when they surely hold them, else all.
+        let function = p.get("function").map(String::as_str).unwrap_or_default();
+        if let Some((from, _)) = params::date_range(p).map_err(|e| ConnectorError::permanent(e.to_string()))?
+            && !p.contains_key("outputsize")
+            && SIZED.contains(&function)
+        {
+            let recent = chrono::Utc::now().date_naive() - chrono::Days::new(COMPACT_DAYS as u64);
+            req = req.query("outputsize", if from >= recent { "compact" } else { "full" });
         }
         Ok(req.secret_query("apikey", key))
     }
@@ -155,7 +175,14 @@ impl Connector for AlphaVantage {
         let symbol = p.get("symbol").map(String::as_str).unwrap_or_default();
         match body {
             Body::Quote(b) => quote(*b, symbol).map(|q| Page::last(vec![Record::Quote(q)])),
-            Body::Series(b) => series(*b, function, symbol).map(Page::last),
+            Body::Series(b) => {
+                let mut bars = series(*b, function, symbol)?;
+                // Days asked for: the bars that start on them (UTC), whatever the upstream sent.
+                if let Ok(Some((from, to))) = params::date_range(p) {
+                    bars.retain(|r| matches!(r, Record::PriceBar(b) if (from..=to).contains(&b.time.date_naive())));
+                }
+                Ok(Page::last(bars))
+            }
         }
     }
 }

@@ -104,6 +104,12 @@ impl Stack {
         }
     }
 
+    /// Whether this process's log of the quota says a call now would wait longer than
+    /// `fetch.max_wait` for a slot (and so be deferred). Nothing is taken.
+    pub fn quota_spent(&self) -> bool {
+        self.limiter.until_free() > self.max_wait
+    }
+
     /// Whether the stack shares state with a fleet.
     pub fn is_fleet(&self) -> bool {
         self.fleet.is_some()

@@ -1,0 +1,3 @@
+-- A job asked of a failover group: the group, its parameters and the members passed over so far,
+-- so that a worker can fall over to the next member. NULL for a job of one connector.
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS failover JSONB;
