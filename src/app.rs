@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::fetch::Fetcher;
 use crate::queue::{Queue, QueueError};
-use crate::reads::{Entry, Lookup, ReadCache};
+use crate::reads::{Entry, Lookup, Memo, ReadCache};
 use crate::resilience::{BreakerState, Fleet, Snapshot};
 use crate::store::{Dataset, Failover, JobRow, NewJob, Store, StoreError};
 
@@ -42,6 +42,8 @@ pub struct App {
     persisted: Mutex<Option<(Instant, Arc<Vec<Snapshot>>)>>,
     /// Serialised responses of hot datasets.
     pub reads: ReadCache,
+    /// The questions of hot reads, by the path and query string they were asked with.
+    pub questions: Memo<Question>,
     /// Waiting jobs by connector, as last counted (and since counted up by this process's
     /// enqueues), for the queue-depth cap.
     pending: Mutex<Option<(Instant, HashMap<String, usize>)>>,
@@ -50,6 +52,9 @@ pub struct App {
 /// Longest dataset key accepted: parameters are names and short values, and every key is
 /// stored with each job and fetch-log entry.
 pub const MAX_KEY_LEN: usize = 4096;
+
+/// How many hot reads' questions are kept ([`App::questions`]).
+const QUESTIONS_KEPT: usize = 4096;
 
 /// How long a count of waiting jobs serves the queue-depth cap.
 const PENDING_TTL: Duration = Duration::from_secs(1);
@@ -156,6 +161,7 @@ impl App {
             persisted: Mutex::new(None),
             pending: Mutex::new(None),
             reads,
+            questions: Memo::new(QUESTIONS_KEPT),
         });
         app.restore_breakers().await?;
         Ok(app)

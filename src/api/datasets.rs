@@ -2,15 +2,14 @@
 //! with `Age` and `Cache-Status` (RFC 9211) headers. A stale read asks for one (deduplicated)
 //! refresh when the breaker allows a call.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use apiary_connectors::Params;
 use apiary_connectors::text::snippet;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -112,14 +111,26 @@ impl Window {
 pub async fn show(
     State(app): State<Arc<App>>,
     Path(connector): Path<String>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(mut pairs) = query.map_err(rejection)?;
-    let window = Window::from_query(&mut pairs, app.config.api.max_records_per_read)?;
-    let q = Question::new(&connector, query_params(pairs)?)?;
+    let max = app.config.api.max_records_per_read;
+    // A whole read asked before is answered by the question it validated to then.
+    let target = uri.path_and_query().map_or("", |p| p.as_str());
+    let (q, window) = match app.questions.get(target) {
+        Some(q) => (q, Window { cursor: 0, limit: max }),
+        None => {
+            let Query(mut pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri).map_err(rejection)?;
+            let window = Window::from_query(&mut pairs, max)?;
+            let q = Arc::new(Question::new(&connector, query_params(pairs)?)?);
+            if window.is_whole(max) {
+                app.questions.put(target, q.clone());
+            }
+            (q, window)
+        }
+    };
     // A whole read of a hot dataset comes from memory.
-    let whole = window.is_whole(app.config.api.max_records_per_read);
+    let whole = window.is_whole(max);
     if whole && let Some(entry) = app.cached_read(&q.key).await? {
         return Ok(respond_from(&app, &q, &entry).await);
     }
@@ -128,7 +139,7 @@ pub async fn show(
         let breaker = app.dataset_breaker(q.connector, &q.params).await;
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
             let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
-            count_read(q.connector.id(), "unavailable");
+            count_read(q.connector.id(), ReadResult::Unavailable);
             return Err(ApiError {
                 retry_after: Some(secs),
                 ..ApiError::new(
@@ -147,7 +158,7 @@ pub async fn show(
         }
     }
     let Some(d) = cached else {
-        count_read(q.connector.id(), "miss");
+        count_read(q.connector.id(), ReadResult::Miss);
         return Err(ApiError::not_found(
             "not_cached",
             format!(
@@ -176,25 +187,59 @@ pub(super) fn query_params(pairs: Vec<(String, String)>) -> Result<Params, ApiEr
     Ok(params)
 }
 
-/// Count a read in `apiary_reads_total{connector, result}`; each pair's counter is registered once
-/// (looking it up by its labels at every read cost more than the rest of the count).
-pub(super) fn count_read(connector: &'static str, result: &'static str) {
-    type Counters = Mutex<HashMap<(&'static str, &'static str), metrics::Counter>>;
-    static COUNTERS: OnceLock<Counters> = OnceLock::new();
-    let counter = COUNTERS
-        .get_or_init(Counters::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry((connector, result))
-        .or_insert_with(|| metrics::counter!("apiary_reads_total", "connector" => connector, "result" => result))
-        .clone();
-    counter.increment(1);
+/// What a read found, for `apiary_reads_total{connector, result}`.
+#[derive(Clone, Copy)]
+pub(super) enum ReadResult {
+    Fresh,
+    Stale,
+    Miss,
+    Unavailable,
+}
+
+impl ReadResult {
+    const ALL: [ReadResult; 4] = [ReadResult::Fresh, ReadResult::Stale, ReadResult::Miss, ReadResult::Unavailable];
+
+    pub(super) fn of(stale: bool) -> ReadResult {
+        if stale { ReadResult::Stale } else { ReadResult::Fresh }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReadResult::Fresh => "fresh",
+            ReadResult::Stale => "stale",
+            ReadResult::Miss => "miss",
+            ReadResult::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Count a read in `apiary_reads_total{connector, result}`. Every pair's counter is registered
+/// once, in a table by connector (looking one up by its labels at every read cost more than the
+/// rest of the count).
+pub(super) fn count_read(connector: &'static str, result: ReadResult) {
+    static COUNTERS: OnceLock<Vec<(&'static str, [metrics::Counter; 4])>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        apiary_connectors::all()
+            .iter()
+            .map(|c| {
+                let id = c.id();
+                (
+                    id,
+                    ReadResult::ALL
+                        .map(|r| metrics::counter!("apiary_reads_total", "connector" => id, "result" => r.as_str())),
+                )
+            })
+            .collect()
+    });
+    if let Some((_, by_result)) = counters.iter().find(|(id, _)| *id == connector) {
+        by_result[result as usize].increment(1);
+    }
 }
 
 /// How a read stands ([`App::standing`]), counted in `apiary_reads_total`.
 async fn standing(app: &App, q: &Question, fetched_at: chrono::DateTime<chrono::Utc>) -> Standing {
     let s = app.standing(q, fetched_at).await;
-    count_read(q.connector.id(), if s.stale { "stale" } else { "fresh" });
+    count_read(q.connector.id(), ReadResult::of(s.stale));
     s
 }
 
@@ -202,7 +247,6 @@ async fn standing(app: &App, q: &Question, fetched_at: chrono::DateTime<chrono::
 async fn respond_from(app: &App, q: &Question, entry: &Entry) -> Response {
     let s = standing(app, q, entry.fetched_at).await;
     let body = entry.body(&ReadState {
-        fetched_at: entry.fetched_at,
         age: s.age,
         stale: s.stale,
         breaker: s.breaker,

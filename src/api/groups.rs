@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::datasets::{count_read, prefer_wait, query_params, set_cache_headers, wait_for_job};
+use super::datasets::{ReadResult, count_read, prefer_wait, query_params, set_cache_headers, wait_for_job};
 use super::error::{ApiError, rejection};
 use crate::app::App;
 use crate::groups::{self, GroupQuestion};
@@ -87,7 +87,7 @@ pub async fn show(
     let served = read.served.as_ref().map(|s| (read.members[s.member].connector, s.age, s.stale, s.breaker));
     let mut resp = axum::Json(body).into_response();
     if let Some((connector, age, stale, breaker)) = served {
-        count_read(connector, if stale { "stale" } else { "fresh" });
+        count_read(connector, ReadResult::of(stale));
         set_cache_headers(&app, connector, age, stale, breaker, resp.headers_mut());
     }
     Ok(resp)

@@ -48,13 +48,15 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         Some(v) if acceptable(v) => v.clone(),
         _ => mint(),
     };
-    req.extensions_mut().insert(RequestId(id.clone()));
     // A request that changes something (an enqueue, a hold) runs in a span carrying the id, so
-    // its log lines do. Reads, the hot path, only return it: an enabled span per read, its fields
-    // formatted as it opens, cost cached reads measurably (BENCHMARKS.md), and a read logs little.
+    // its log lines do, and hands it on to its handler (a job keeps it). Reads, the hot path,
+    // only return it: an enabled span per read, its fields formatted as it opens, cost cached
+    // reads measurably (BENCHMARKS.md), and a read logs little.
     let mut resp = match req.method() {
         &Method::GET | &Method::HEAD => next.run(req).await,
         method => {
+            let method = method.clone();
+            req.extensions_mut().insert(RequestId(id.clone()));
             let span = tracing::info_span!(
                 "request",
                 request_id = id.to_str().unwrap_or_default(),
