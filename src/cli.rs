@@ -79,6 +79,17 @@ enum Command {
     Status,
     /// Each connector with its parameters, limits and whether its key is set.
     Connectors,
+    /// Ask a running API whether it is alive (`/health`, or `/ready` with --ready); exit 0 when it
+    /// says so, 1 when not. For container health checks: no other HTTP client is needed.
+    Health {
+        /// Ask `/ready` (the database and the queue answer) instead of `/health`.
+        #[arg(long)]
+        ready: bool,
+        /// The API's root; by default the configured `listen` address (on loopback when it is a
+        /// wildcard).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -140,6 +151,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         print_connectors(&config);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Health { ready, url } = command {
+        return health(&config, ready, url).await;
+    }
     let app = App::start(config).await.context("start-up")?;
     match command {
         Command::Run => run(app, Parts { api: true, workers: true, scheduler: true }).await,
@@ -156,7 +170,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Get { connector, group: false, params } => get(&app, &connector, &params).await,
         Command::Get { connector, group: true, params } => get_group(&app, &connector, &params).await,
         Command::Status => status(&app).await,
-        Command::Connectors => unreachable!("handled above"),
+        Command::Connectors | Command::Health { .. } => unreachable!("handled above"),
     }
 }
 
@@ -374,6 +388,33 @@ async fn get_group(app: &App, name: &str, pairs: &[String]) -> anyhow::Result<Ex
     };
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(ExitCode::SUCCESS)
+}
+
+async fn health(config: &Config, ready: bool, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let root = url.unwrap_or_else(|| {
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    });
+    let url = format!("{}/{}", root.trim_end_matches('/'), if ready { "ready" } else { "health" });
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            let status = r.status();
+            eprintln!("{url}: {status} {}", r.text().await.unwrap_or_default());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn status(app: &App) -> anyhow::Result<ExitCode> {

@@ -176,3 +176,21 @@ async fn redirects_stay_on_the_upstreams_host() {
     assert!(!job.to_string().contains("key-never-elsewhere"), "{job}");
     assert!(elsewhere.received_requests().await.unwrap().is_empty(), "a request reached the other host");
 }
+
+/// `apiary health` is the container health check: exit 0 while the API answers `/health` (or
+/// `/ready`), 1 when it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiary_health_says_whether_the_api_answers() {
+    let mut apiary = super::helpers::start_binary(&["serve"], &[], false).await;
+    let health = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiary")).arg("health").args(args).output().unwrap()
+    };
+    let url = apiary.url.clone();
+    assert!(health(&["--url", &url]).status.success());
+    assert!(health(&["--ready", "--url", &url]).status.success());
+    let _ = apiary.child.kill();
+    let _ = apiary.child.wait();
+    let down = health(&["--url", &url]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/health"), "{}", String::from_utf8_lossy(&down.stderr));
+}
