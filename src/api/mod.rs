@@ -6,6 +6,7 @@ mod error;
 mod groups;
 mod jobs;
 mod request_id;
+mod status;
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -42,7 +43,8 @@ pub fn router(app: Arc<App>) -> Router {
             .route("/v1/groups", get(groups::list))
             .route("/v1/groups/{name}", get(groups::show))
             .route("/v1/breakers", get(jobs::breakers))
-            .route("/v1/connectors", get(jobs::connectors)),
+            .route("/v1/connectors", get(jobs::connectors))
+            .route("/status", get(status::page)),
         Scope::Read,
     );
     let admin = guard(
@@ -58,7 +60,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(read)
         .merge(admin)
         .fallback(|| async {
-            ApiError::not_found("not_found", "no such route; see /v1/jobs, /v1/datasets, /v1/groups, /v1/breakers")
+            ApiError::not_found(
+                "not_found",
+                "no such route; see /status, /v1/jobs, /v1/datasets, /v1/groups, /v1/breakers",
+            )
         })
         .layer(axum::extract::DefaultBodyLimit::max(settings.max_body))
         .layer(axum::middleware::from_fn(request_id::middleware))

@@ -89,6 +89,13 @@ impl Limiter {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Each quota's calls in its current window (reservations included) and its size: what
+    /// this process has used of it.
+    pub fn usage(&self) -> Vec<(usize, usize)> {
+        let now = Instant::now();
+        self.lock().iter().map(|l| (l.times.iter().filter(|t| **t + l.period > now).count(), l.count)).collect()
+    }
+
     /// How long until a call could take a slot, as of now; nothing is taken.
     pub fn until_free(&self) -> Duration {
         let now = Instant::now();

@@ -373,6 +373,23 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` running jobs, then up to `limit` jobs finished last, newest first (both by
+    /// an index: the status page asks this).
+    pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+        let mut running = on_read!(self, pool => sqlx::query_as::<_, JobRow>(select_jobs!("status = 'running' LIMIT $1"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?);
+        let finished = on_read!(self, pool => sqlx::query_as::<_, JobRow>(
+            select_jobs!("finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $1")
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+        running.extend(finished);
+        Ok(running)
+    }
+
     /// Jobs by status.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = on_read!(self, pool => sqlx::query_as::<_, (String, i64)>(

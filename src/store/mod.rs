@@ -612,6 +612,18 @@ impl Store {
         Ok(rows)
     }
 
+    /// The `limit` datasets fetched longest ago, oldest first.
+    pub async fn oldest_datasets(&self, limit: i64) -> Result<Vec<DatasetSummary>, StoreError> {
+        let rows = on_read!(self, pool => sqlx::query_as::<_, DatasetSummary>(
+            "SELECT key, connector, params, record_count, fetched_at, changed_at FROM datasets
+             ORDER BY fetched_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows)
+    }
+
     pub async fn dataset_count(&self) -> Result<i64, StoreError> {
         let n: i64 = on_read!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM datasets").fetch_one(pool).await?);
         Ok(n)

@@ -210,3 +210,50 @@ async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
     assert_eq!(running["span"]["job_id"], id.as_str(), "{running}");
     assert_eq!(running["span"]["connector"], "arxiv", "{running}");
 }
+
+/// `GET /status` shows a person the breakers, quotas, jobs and datasets, as HTML with every
+/// upstream-made text escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_breakers_quotas_jobs_and_datasets() {
+    let app = spawn_app(Backend::Sqlite, &[("APIARY_FETCH__MAX_ATTEMPTS", "1")]).await;
+    Mock::given(path("/api/query"))
+        .and(wiremock::matchers::query_param("search_query", "all:testing"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("arxiv/query_search_testing_start0_max10_success.xml"), "application/atom+xml"),
+        )
+        .mount(&app.upstream)
+        .await;
+    Mock::given(path("/api/query"))
+        .and(wiremock::matchers::query_param("search_query", "all:broken"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("<script>alert(1)</script>"))
+        .mount(&app.upstream)
+        .await;
+    let good = app.enqueue("arxiv", json!({"search_query": "all:testing"})).await;
+    assert_eq!(app.wait_job(&good, &["succeeded", "failed"]).await["status"], "succeeded");
+    let bad = app.enqueue("arxiv", json!({"search_query": "all:broken"})).await;
+    let failed = app.wait_job(&bad, &["succeeded", "failed"]).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("<script>"), "the upstream's text is in the job: {failed}");
+    let (status, _) = app.post("/v1/breakers/sec_edgar", json!({"state": "open"})).await;
+    assert_eq!(status, 200);
+
+    let r = app.http.get(format!("{}/status", app.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    for shown in [
+        "<h2>Breakers</h2>",
+        "<td>sec_edgar</td><td class=\"open\">open</td>",
+        "<td>database/write</td>",
+        "<td>arxiv</td><td>1000/s</td>",
+        "arxiv?search_query=all%3Atesting",
+        "class=\"succeeded\">succeeded",
+        "class=\"failed\">failed",
+        "1 cached",
+    ] {
+        assert!(page.contains(shown), "`{shown}` not on the page:\n{page}");
+    }
+    assert!(!page.contains("<script>alert"), "upstream text reached the page unescaped:\n{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+}

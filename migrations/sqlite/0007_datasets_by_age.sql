@@ -1,0 +1,2 @@
+-- The status page lists the datasets fetched longest ago first.
+CREATE INDEX datasets_fetched ON datasets (fetched_at);
