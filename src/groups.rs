@@ -386,6 +386,7 @@ mod tests {
         assert_eq!(t.fill(&doi), "{10.1/x}[doi]");
         assert!(Template::parse("{isbn}", &known).unwrap_err().contains("`{isbn}`"));
         assert!(Template::parse("doi}", &known).is_err());
+        assert!(Template::parse("{doi", &known).unwrap_err().contains("no closing"));
     }
 
     #[test]

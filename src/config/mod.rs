@@ -392,7 +392,14 @@ impl Template {
                     text.push('}');
                 }
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(format!("`{{{name}` has no closing `}}`")),
+                        }
+                    }
                     if !known.contains(&name) {
                         return Err(format!("`{{{name}}}` is not one of the group's params ({})", known.join(", ")));
                     }

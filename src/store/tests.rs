@@ -299,6 +299,53 @@ async fn breaker_snapshots_round_trip(store: Store) {
     assert_eq!(store.breaker_holds().await.unwrap(), [("pubmed/efetch".to_owned(), Open)]);
 }
 
+/// A group job falls over by becoming the next member's job, keeping its id; onto a dataset
+/// already pending in another job it does not, and a job not running does not move.
+async fn a_group_job_falls_over_in_place(store: Store) {
+    let p = params();
+    let failover = super::Failover { group: "g".into(), params: p.clone(), passed: Vec::new() };
+    let job = |id: &'static str, connector: &'static str, key: &'static str| NewJob {
+        id,
+        connector,
+        key,
+        params: &p,
+        request_id: None,
+        failover: Some(&failover),
+    };
+    store.create_job(&job("a", "crossref", "crossref?doi=1")).await.unwrap();
+    store.start_job("a").await.unwrap().unwrap();
+    let passed = super::Failover {
+        passed: vec![super::Passed { connector: "crossref".into(), reason: "HTTP 503".into() }],
+        ..failover.clone()
+    };
+    let next = super::NextMember { connector: "pubmed", key: "pubmed?term=1", params: &p, failover: &passed };
+    assert!(store.fall_over("a", &next, "crossref: HTTP 503; fell over to pubmed").await.unwrap());
+    let row = store.job("a").await.unwrap().unwrap();
+    assert_eq!(
+        (row.connector.as_str(), row.key.as_str(), row.status()),
+        ("pubmed", "pubmed?term=1", JobStatus::Queued)
+    );
+    assert_eq!(row.failover.map(|f| f.0), Some(passed.clone()));
+    assert!(!store.fall_over("a", &next, "again").await.unwrap(), "a queued job is not running: it does not move");
+
+    store.create_job(&job("b", "crossref", "crossref?doi=2")).await.unwrap();
+    store.start_job("b").await.unwrap().unwrap();
+    let taken = super::NextMember { key: "pubmed?term=1", ..next };
+    assert!(!store.fall_over("b", &taken, "x").await.unwrap(), "pubmed?term=1 is pending as job a");
+    assert_eq!(store.job("b").await.unwrap().unwrap().status(), JobStatus::Running);
+}
+
+#[tokio::test]
+async fn sqlite_fall_over() {
+    let (s, _dir) = sqlite().await;
+    a_group_job_falls_over_in_place(s).await;
+}
+
+#[tokio::test]
+async fn postgres_fall_over() {
+    a_group_job_falls_over_in_place(postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_upsert() {
     let (s, _dir) = sqlite().await;
