@@ -262,6 +262,17 @@ impl App {
         request_id: Option<&str>,
         failover: Option<&Failover>,
     ) -> Result<(JobRow, bool), RequestError> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("enqueue", connector = q.connector.id(), dataset = %q.key);
+        self.enqueue_in_span(q, request_id, failover).instrument(span).await
+    }
+
+    async fn enqueue_in_span(
+        &self,
+        q: &Question,
+        request_id: Option<&str>,
+        failover: Option<&Failover>,
+    ) -> Result<(JobRow, bool), RequestError> {
         let connector = q.connector.id();
         if let Some(refusal) = self.queue_full(connector).await? {
             // A dataset already waiting is answered with its job, full or not.

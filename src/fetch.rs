@@ -203,8 +203,8 @@ impl Fetcher {
                         if first && conditional && status == 304 {
                             return Ok(Answer::Current(validators_of(&headers)));
                         }
-                        let page = connector
-                            .read(ctx, params, &request, &response(status, &headers, &body))
+                        let page = tracing::debug_span!("parse", status, bytes = body.len())
+                            .in_scope(|| connector.read(ctx, params, &request, &response(status, &headers, &body)))
                             .map_err(|e| scrub(e, ctx.api_key))?;
                         Ok(Answer::Page(page, first.then(|| validators_of(&headers))))
                     },

@@ -241,7 +241,8 @@ fn after(wait: Duration) -> DateTime<Utc> {
 
 /// Run the job with this id, if it is still waiting to run.
 pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
-    let Some(claim) = persist("claiming a job", || app.store.start_job(id)).await? else {
+    let claiming = persist("claiming a job", || app.store.start_job(id)).instrument(tracing::debug_span!("claim"));
+    let Some(claim) = claiming.await? else {
         tracing::debug!("job already handled; message dropped");
         return Ok(());
     };
@@ -259,7 +260,8 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
         span.record("request_id", request_id.as_str());
     }
     tracing::info!(dataset = %row.key, attempt = row.attempts, "job running");
-    let result = with_heartbeat(app, id, app.fetcher.fetch(connector, &params, &claim.validators)).await;
+    let fetching = app.fetcher.fetch(connector, &params, &claim.validators).instrument(tracing::debug_span!("fetch"));
+    let result = with_heartbeat(app, id, fetching).await;
     let duration = clock.elapsed();
     let mut log = FetchLog {
         job_id: id,
@@ -302,6 +304,7 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             let storing = std::time::Instant::now();
             let upsert =
                 persist("storing a result", || app.store.record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
+                    .instrument(tracing::debug_span!("upsert", records = count))
                     .await?;
             let store_ms = storing.elapsed().as_millis() as u64;
             finished(JobStatus::Succeeded);

@@ -257,3 +257,55 @@ async fn the_status_page_shows_breakers_quotas_jobs_and_datasets() {
     assert!(!page.contains("<script>alert"), "upstream text reached the page unescaped:\n{page}");
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
 }
+
+/// Every span a span path leads through, innermost first (`["parse", "attempt", "fetch", "job"]`).
+#[derive(Clone, Default)]
+struct SpanPaths(std::sync::Arc<std::sync::Mutex<Vec<Vec<&'static str>>>>);
+
+impl<S> tracing_subscriber::Layer<S> for SpanPaths
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            let path = span.scope().map(|s| s.name()).collect();
+            self.0.lock().unwrap().push(path);
+        }
+    }
+}
+
+/// One request followed through its spans: the API request, the enqueue inside it; the job, and
+/// inside it the claim, the fetch (limiter, breaker, the upstream attempt and its parse) and the
+/// upsert — the chain a tracing backend shows for one job.
+#[test]
+fn a_job_runs_in_one_chain_of_spans_from_request_to_upsert() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let paths = SpanPaths::default();
+    let subscriber = tracing_subscriber::registry().with(paths.clone());
+    // One thread runs the server, the workers and this test, so every span lands in `paths`.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let app = spawn_app(Backend::Sqlite, &[]).await;
+        serve_arxiv(&app).await;
+        let id = app.enqueue("arxiv", json!({"search_query": "all:testing"})).await;
+        assert_eq!(app.wait_job(&id, &["succeeded", "failed"]).await["status"], "succeeded");
+    });
+    let paths = paths.0.lock().unwrap().clone();
+    for expected in [
+        &["enqueue", "request"][..],
+        &["claim", "job"],
+        &["limiter", "fetch", "job"],
+        &["breaker", "fetch", "job"],
+        &["attempt", "fetch", "job"],
+        &["parse", "attempt", "fetch", "job"],
+        &["upsert", "job"],
+    ] {
+        assert!(paths.iter().any(|p| p.as_slice() == expected), "no span path {expected:?} in {paths:?}");
+    }
+}

@@ -21,6 +21,7 @@ mod meters;
 
 use circuit::Circuit;
 use meters::{Meters, outcome_index};
+use tracing::Instrument as _;
 
 /// The shared per-connector stack.
 pub struct Stack {
@@ -334,8 +335,12 @@ impl Stack {
             // Without a fleet, admission and recording are plain calls on the local breaker.
             let now = Instant::now();
             let admitted = match self.fleet {
-                None => circuit.breaker.try_acquire_at(now).map(Gate::Local),
-                Some(_) => self.admit(circuit).await,
+                None => tracing::debug_span!("breaker", operation)
+                    .in_scope(|| circuit.breaker.try_acquire_at(now))
+                    .map(Gate::Local),
+                Some(_) => {
+                    self.admit(circuit).instrument(tracing::debug_span!("breaker", operation, fleet = true)).await
+                }
             };
             let gate = match admitted {
                 Ok(gate) => gate,
@@ -347,7 +352,7 @@ impl Stack {
                     return Err(CallError::Deferred { wait: retry_in, reason: circuit.open_reason.clone() });
                 }
             };
-            let started = match self.pace(now).await {
+            let started = match self.pace(now).instrument(tracing::debug_span!("limiter")).await {
                 Ok(started) => started,
                 Err(wait) => {
                     self.release(circuit, gate);
@@ -359,7 +364,8 @@ impl Stack {
                 }
             };
             attempt += 1;
-            let result = match self.attempt(started, call()).await {
+            let span = tracing::debug_span!("attempt", attempt, outcome = tracing::field::Empty);
+            let result = match self.attempt(started, call()).instrument(span.clone()).await {
                 Some(r) => r,
                 None => Err(ConnectorError::transient(format!(
                     "no answer within {}",
@@ -378,6 +384,14 @@ impl Stack {
                 Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
             }
             let label = result.as_ref().map(&not_modified).map_err(|e| e.class);
+            span.record(
+                "outcome",
+                match outcome {
+                    Outcome::Success => "success",
+                    Outcome::Failure => "failure",
+                    Outcome::Ignored => "ignored",
+                },
+            );
             self.meters.calls[outcome_index(&label)]
                 .get_or_init(|| {
                     let label = match label {
