@@ -54,6 +54,8 @@ pub fn router(app: Arc<App>) -> Router {
     let metrics_route = Router::new().route("/metrics", get(metrics));
     let metrics_route = if settings.open_metrics { metrics_route } else { guard(metrics_route, Scope::Read) };
     Router::new()
+        // A person opening the API's root is shown the status page (which asks for its token).
+        .route("/", get(|| async { axum::response::Redirect::temporary("/status") }))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(metrics_route)

@@ -238,7 +238,9 @@ async fn the_status_page_shows_breakers_quotas_jobs_and_datasets() {
     let (status, _) = app.post("/v1/breakers/sec_edgar", json!({"state": "open"})).await;
     assert_eq!(status, 200);
 
-    let r = app.http.get(format!("{}/status", app.url)).send().await.unwrap();
+    // The API's root sends a person there.
+    let r = app.http.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(r.url().path(), "/status", "the root redirects to the status page");
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = r.text().await.unwrap();

@@ -4,7 +4,7 @@
 //! Each open element gets a context from its parent's context and its own (local) name; only the
 //! elements a record reads get one that matters, everything under any other is skipped. Wanted
 //! text is cleaned (`text::clean` semantics) as it arrives and kept when its element closes: the
-//! text of an element is all its descendant text, as before.
+//! text of an element is all its descendant text.
 
 use quick_xml::events::BytesStart;
 

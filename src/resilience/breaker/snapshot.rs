@@ -53,7 +53,7 @@ pub struct Snapshot {
     pub opened_at: Option<DateTime<Utc>>,
     pub retry_at: Option<DateTime<Utc>>,
     /// Set while an operator holds the breaker in a state. Named `forced` on the wire and in
-    /// stored snapshots, as before.
+    /// stored snapshots (the name clients and stored rows already read).
     #[serde(rename = "forced")]
     pub held: Option<BreakerState>,
 }

@@ -448,7 +448,7 @@ impl Stack {
     /// polled once before the timer is built: a call that answers on its first poll (a cached
     /// or immediately refused call) then costs no timer and no runtime-handle clone. A call that
     /// is still pending goes on under `timeout_at`, which is polled at once and so arms the
-    /// timer exactly as before; the deadline is the same either way.
+    /// timer then; the deadline is `started + timeout` either way.
     async fn attempt<T>(&self, started: Instant, fut: impl Future<Output = T>) -> Option<T> {
         let mut fut = pin!(fut);
         if let Poll::Ready(v) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
