@@ -43,7 +43,7 @@ pub struct App {
     /// Serialised responses of hot datasets.
     pub reads: ReadCache,
     /// The questions of hot reads, by the path and query string they were asked with.
-    pub questions: Memo<Question>,
+    pub(crate) questions: Memo<Question>,
     /// Waiting jobs by connector, as last counted (and since counted up by this process's
     /// enqueues), for the queue-depth cap.
     pending: Mutex<Option<(Instant, HashMap<String, usize>)>>,
@@ -267,6 +267,7 @@ impl App {
         self.enqueue_in_span(q, request_id, failover).instrument(span).await
     }
 
+    /// [`App::enqueue_job`]'s work, inside its span.
     async fn enqueue_in_span(
         &self,
         q: &Question,

@@ -476,10 +476,8 @@ fn groups(raw: &[GroupRaw]) -> Result<Vec<GroupSettings>, ConfigError> {
         let mut members: Vec<Member> = Vec::with_capacity(g.members.len());
         for id in &g.members {
             let connector = apiary_connectors::get(id).ok_or_else(|| {
-                ConfigError(format!(
-                    "`{at}.members`: `{id}` is not a connector; known: {}",
-                    crate::app::known_connectors()
-                ))
+                let known: Vec<&str> = apiary_connectors::all().iter().map(|c| c.id()).collect();
+                ConfigError(format!("`{at}.members`: `{id}` is not a connector; known: {}", known.join(", ")))
             })?;
             if members.iter().any(|m| m.connector == connector.id()) {
                 return Err(ConfigError(format!("`{at}.members`: `{id}` is listed twice")));
