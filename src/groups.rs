@@ -39,6 +39,14 @@ pub struct Asked {
     pub question: Result<Question, String>,
 }
 
+impl Asked {
+    /// `member`'s question for the group's `params`.
+    fn of(member: &crate::config::Member, params: &Params) -> Asked {
+        let question = Question::new(member.connector, member.params(params)).map_err(|e| e.to_string());
+        Asked { connector: member.connector, question }
+    }
+}
+
 impl<'a> GroupQuestion<'a> {
     /// `raw` asked of the group `name`: exactly the group's parameters, which at least one
     /// member must accept.
@@ -61,14 +69,7 @@ impl<'a> GroupQuestion<'a> {
                 group.params.join(", ")
             )));
         }
-        let members: Vec<Asked> = group
-            .members
-            .iter()
-            .map(|m| Asked {
-                connector: m.connector,
-                question: Question::new(m.connector, m.params(&raw)).map_err(|e| e.to_string()),
-            })
-            .collect();
+        let members: Vec<Asked> = group.members.iter().map(|m| Asked::of(m, &raw)).collect();
         if members.iter().all(|m| m.question.is_err()) {
             let reasons: Vec<String> = members
                 .iter()
@@ -182,16 +183,8 @@ pub async fn next_member(app: &App, failover: &Failover, current: &str, reason: 
         return Next::Exhausted(after);
     };
     let params = App::params(&failover.params);
-    let rest: Vec<Asked> = group
-        .members
-        .iter()
-        .skip_while(|m| m.connector != current)
-        .skip(1)
-        .map(|m| Asked {
-            connector: m.connector,
-            question: Question::new(m.connector, m.params(&params)).map_err(|e| e.to_string()),
-        })
-        .collect();
+    let rest: Vec<Asked> =
+        group.members.iter().skip_while(|m| m.connector != current).skip(1).map(|m| Asked::of(m, &params)).collect();
     let (chosen, passed) = choose(app, &rest, may_wait).await;
     after.passed.extend(passed);
     match chosen.map(|i| rest.into_iter().nth(i).map(|a| a.question)) {

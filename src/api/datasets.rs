@@ -138,20 +138,14 @@ pub async fn show(
     if cached.is_none() {
         let breaker = app.dataset_breaker(q.connector, &q.params).await;
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
-            let secs = snap.retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
             count_read(q.connector.id(), ReadResult::Unavailable);
-            return Err(ApiError {
-                retry_after: Some(secs),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
-                    format!(
-                        "{} is failing (breaker open) and nothing is cached for {}; retry in {secs} s",
-                        q.connector.id(),
-                        q.key
-                    ),
+            return Err(ApiError::upstream_unavailable(snap.retry_at, |secs| {
+                format!(
+                    "{} is failing (breaker open) and nothing is cached for {}; retry in {secs} s",
+                    q.connector.id(),
+                    q.key
                 )
-            });
+            }));
         }
         if let Some(wait) = prefer_wait(&headers) {
             cached = wait_for_first_fetch(&app, &q, wait).await?;

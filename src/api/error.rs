@@ -27,6 +27,18 @@ impl ApiError {
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
+    /// `503 upstream_unavailable` with `Retry-After` until `retry_at` (at least 1 s; 1 s when
+    /// unknown); `message` is given those seconds.
+    pub fn upstream_unavailable(
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+        message: impl FnOnce(u64) -> String,
+    ) -> Self {
+        let secs = retry_at.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
+        ApiError {
+            retry_after: Some(secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", message(secs))
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::datasets::{ReadResult, count_read, prefer_wait, query_params, set_cache_headers, wait_for_job};
@@ -50,23 +50,16 @@ pub async fn show(
     let mut read = groups::read(&app, &gq).await?;
     if read.served.is_none() {
         if read.all_open() {
-            let mut retry = None;
+            // Retry when the first member's breaker lets a call through.
+            let mut retry_at = Vec::new();
             for m in &gq.group.members {
-                if let Some(at) = app.breaker(m.connector, None).await.and_then(|s| s.retry_at) {
-                    retry = Some(retry.map_or(at, |r: chrono::DateTime<chrono::Utc>| r.min(at)));
-                }
+                retry_at.extend(app.breaker(m.connector, None).await.and_then(|s| s.retry_at));
             }
-            let secs = retry.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1) as u64);
-            return Err(ApiError {
-                retry_after: Some(secs),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
-                    format!(
-                        "every member of {name} is failing (breakers open) and none has an answer cached; retry in {secs} s"
-                    ),
+            return Err(ApiError::upstream_unavailable(retry_at.into_iter().min(), |secs| {
+                format!(
+                    "every member of {name} is failing (breakers open) and none has an answer cached; retry in {secs} s"
                 )
-            });
+            }));
         }
         if let Some(wait) = prefer_wait(&headers) {
             let (job, _) = groups::enqueue(&app, &gq, None).await?;

@@ -249,3 +249,19 @@ async fn the_cli_asks_groups_too() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing parameter `from`"));
 }
+
+/// Nothing cached and every member's breaker open: `503` with `Retry-After`, and no call made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_with_every_breaker_open_and_nothing_cached_is_unavailable() {
+    let app = spawn_app(Backend::Sqlite, &[]).await;
+    for connector in ["yahoo_finance", "polygon", "alpha_vantage"] {
+        let (status, _) = app.post(&format!("/v1/breakers/{connector}"), json!({"state": "open"})).await;
+        assert_eq!(status, 200);
+    }
+    let r = app.http.get(format!("{}{BARS_READ}", app.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
+    assert!(app.upstream.received_requests().await.unwrap().is_empty(), "no member was called");
+}
