@@ -257,7 +257,7 @@ struct Outcome {
 }
 
 async fn count(app: &App, status: &str) -> i64 {
-    let counts = app.store.job_counts().await.expect("job counts");
+    let counts = app.store().job_counts().await.expect("job counts");
     counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
 }
 
@@ -320,7 +320,7 @@ async fn throughput_round(
             return Err(format!("timed out after {ROUND_TIMEOUT:?}: {} of {jobs} succeeded", done - done_before));
         }
         if count(&app, "failed").await > failed_before {
-            return Err(format!("jobs failed: {:?}", app.store.job_counts().await));
+            return Err(format!("jobs failed: {:?}", app.store().job_counts().await));
         }
         if let Some(log) = procs.exited() {
             return Err(format!("a worker process exited: {log}"));

@@ -571,17 +571,17 @@ async fn reading_app(state: BreakerState) -> (Arc<apiary::app::App>, String, tem
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let q = apiary::app::Question::new("arxiv", raw).unwrap();
-    let settings = app.config.connector("arxiv").unwrap();
+    let settings = app.config().connector("arxiv").unwrap();
     let ctx = Context { base_url: &settings.base_url, api_key: None, contact_email: None, max_pages: 1, token: None };
     let request = q.connector.start(&ctx, &q.params).unwrap();
     let page = q.connector.read(&ctx, &q.params, &request, &Response::new(200, &body)).expect("fixture parses");
     assert_eq!(page.records.len(), 10);
     let records = serde_json::value::to_raw_value(&page.records).unwrap();
-    app.store
+    app.store()
         .upsert_dataset("arxiv", &q.key, &q.params_json(), &records, page.records.len(), chrono::Utc::now())
         .await
         .unwrap();
-    app.fetcher.stack("arxiv").unwrap().hold(None, Some(state)).await;
+    app.fetcher().stack("arxiv").unwrap().hold(None, Some(state)).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/datasets/arxiv?{ARXIV_QUERY}", listener.local_addr().unwrap());

@@ -2,18 +2,18 @@
 //! enqueue a fetch, read a cached dataset.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apiary_connectors::{Connector, ParamError, Params, dataset_key, params::validate};
 use chrono::{DateTime, Utc};
 
+use crate::breakers::Breakers;
 use crate::config::Config;
 use crate::fetch::Fetcher;
 use crate::queue::{Queue, QueueError};
 use crate::reads::{Entry, Lookup, Memo, ReadCache};
-use crate::resilience::{BreakerState, Fleet, Snapshot};
+use crate::resilience::{BreakerState, Fleet};
 use crate::store::{Dataset, Failover, JobRow, NewJob, Store, StoreError};
 
 /// How a read stands ([`App::standing`]).
@@ -28,20 +28,17 @@ pub struct Standing {
 
 /// Everything a request handler or a job needs, built once per process.
 pub struct App {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub queue: Queue,
+    config: Arc<Config>,
+    store: Store,
+    queue: Queue,
     /// The HTTP client and each connector's resilience stack.
-    pub fetcher: Fetcher,
+    fetcher: Arc<Fetcher>,
+    /// The stacks' breakers: persisted, held, and viewed as the API, the CLI and reads see them.
+    breakers: Breakers,
     /// Shared limits and breakers, in fleet mode.
-    pub fleet: Option<Arc<Fleet>>,
-    /// Whether this process runs fetch workers, whose breakers are then the live ones. An API-only
-    /// process without a fleet reads the breaker state the workers persisted instead.
-    pub runs_workers: AtomicBool,
-    /// Persisted breaker snapshots and when they were read, for API-only processes.
-    persisted: Mutex<Option<(Instant, Arc<Vec<Snapshot>>)>>,
+    fleet: Option<Arc<Fleet>>,
     /// Serialised responses of hot datasets.
-    pub reads: ReadCache,
+    reads: ReadCache,
     /// The questions of hot reads, by the path and query string they were asked with.
     pub(crate) questions: Memo<Question>,
     /// Waiting jobs by connector, as last counted (and since counted up by this process's
@@ -150,97 +147,55 @@ impl App {
             None => None,
         };
         let fetcher = Fetcher::new(config.clone(), fleet.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+        let fetcher = Arc::new(fetcher);
+        let breakers = Breakers::start(fetcher.clone(), store.clone(), fleet.is_some()).await?;
         let reads = ReadCache::new(config.api.read_cache_size, config.api.read_cache_revalidate);
-        let app = Arc::new(App {
+        Ok(Arc::new(App {
             config,
             store,
             queue,
             fetcher,
+            breakers,
             fleet,
-            runs_workers: AtomicBool::new(false),
-            persisted: Mutex::new(None),
             pending: Mutex::new(None),
             reads,
             questions: Memo::new(QUESTIONS_KEPT),
-        });
-        app.restore_breakers().await?;
-        Ok(app)
+        }))
     }
 
-    /// Take over persisted breaker state and persist every later transition.
-    async fn restore_breakers(&self) -> Result<(), StoreError> {
-        for snap in self.store.breakers().await? {
-            // A breaker this configuration no longer has (per-operation breakers turned off) is left.
-            let Some(breaker) = self.fetcher.stack(&snap.connector).and_then(|s| s.breaker(snap.operation.as_deref()))
-            else {
-                continue;
-            };
-            breaker.restore(&snap);
-            if snap.state != BreakerState::Closed {
-                tracing::warn!(breaker = %snap.key(), state = snap.state.as_str(), "breaker restored from the store");
-            }
-        }
-        if self.fleet.is_none() {
-            self.apply_holds().await?;
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for breaker in self.fetcher.stacks().flat_map(|s| s.breakers()) {
-            breaker.listen(tx.clone());
-        }
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            while let Some(snap) = rx.recv().await {
-                if let Err(e) = store.save_breaker(&snap).await {
-                    tracing::error!(breaker = %snap.key(), error = %e, "could not persist breaker state");
-                }
-            }
-        });
-        Ok(())
+    /// The configuration the process started with.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
     }
 
-    /// Hold a breaker of connector `id` open or closed, or release it (`None`): the one of
-    /// `operation`, or every breaker of the connector. Fleet-wide through Redis in fleet mode;
-    /// otherwise recorded in the store, where other processes' workers pick it up
-    /// ([`App::apply_holds`]). `Ok(false)` when there is no such breaker.
-    pub async fn hold(
-        &self,
-        id: &str,
-        operation: Option<&str>,
-        state: Option<BreakerState>,
-    ) -> Result<bool, StoreError> {
-        let Some(stack) = self.fetcher.stack(id) else { return Ok(false) };
-        if !stack.hold(operation, state).await {
-            return Ok(false);
-        }
-        if self.fleet.is_none() {
-            let held: Vec<String> = match operation {
-                Some(op) => vec![crate::resilience::breaker_key(id, Some(op))],
-                None => stack.breakers().map(|b| crate::resilience::breaker_key(id, b.operation())).collect(),
-            };
-            for key in held {
-                self.store.set_breaker_hold(&key, state).await?;
-            }
-        }
-        Ok(true)
+    /// The cache database.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Take over the operators' holds recorded in the store (set through any process): each
-    /// breaker of this process is held, or released, as recorded. Without a fleet, workers call
-    /// this every few seconds.
-    pub async fn apply_holds(&self) -> Result<(), StoreError> {
-        let holds = self.store.breaker_holds().await?;
-        for stack in self.fetcher.stacks() {
-            for breaker in stack.breakers() {
-                let key = crate::resilience::breaker_key(stack.id, breaker.operation());
-                let wanted = holds.iter().find(|(k, _)| *k == key).map(|(_, state)| *state);
-                if breaker.held() != wanted {
-                    breaker.hold(wanted);
-                    let held = wanted.map_or("released", BreakerState::as_str);
-                    tracing::warn!(breaker = %key, state = held, "operator hold on the breaker taken over from the store");
-                }
-            }
-        }
-        Ok(())
+    /// The job queue.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// The HTTP client and each connector's resilience stack.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// The upstream breakers, as every reader of them sees them.
+    pub fn breakers(&self) -> &Breakers {
+        &self.breakers
+    }
+
+    /// Shared limits and breakers, in fleet mode.
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.fleet.as_ref()
+    }
+
+    /// Serialised responses of hot datasets.
+    pub fn reads(&self) -> &ReadCache {
+        &self.reads
     }
 
     /// Enqueue a fetch; a dataset already waiting returns its pending job (`false`). Past the
@@ -408,98 +363,13 @@ impl App {
         Ok(self.store.dataset(&q.key).await?)
     }
 
-    /// Whether `stack`'s breakers as this process sees them are the live ones: fleet-wide, or this
-    /// process runs the workers (else they are what other processes' workers persisted).
-    fn live(&self, stack: &crate::resilience::Stack) -> bool {
-        stack.is_fleet() || self.runs_workers.load(Ordering::Relaxed)
-    }
-
-    /// A breaker of connector `id`: the connector's own, or with `operation` that operation's;
-    /// fleet-wide in fleet mode. `None` when there is no such breaker.
-    pub async fn breaker(&self, id: &str, operation: Option<&str>) -> Option<Snapshot> {
-        let stack = self.fetcher.stack(id)?;
-        stack.breaker(operation)?;
-        if self.live(stack) {
-            return stack.snapshot_of(operation).await;
-        }
-        // API only, no fleet: the workers are other processes; their breakers are in the store.
-        // An operator's hold on this process's breaker wins over what the workers persisted.
-        let local = stack.snapshot_of(operation).await?;
-        Some(
-            self.persisted_breaker(id, operation)
-                .await
-                .filter(|s| s.held.is_some() || local.held.is_none())
-                .unwrap_or(local),
-        )
-    }
-
-    /// The breaker a read of `connector` with `params` reports: of the breakers a fetch of it
-    /// goes through ([`Fetcher::breakers_of`]: with per-operation breakers, its steps', else the
-    /// connector's), the one furthest from closed; of two open ones, the one that stays open longer.
-    pub async fn dataset_breaker(&self, connector: &dyn Connector, params: &Params) -> Option<Snapshot> {
-        self.worst_breaker(connector.id(), &self.fetcher.breakers_of(connector, params)).await
-    }
-
-    /// Of connector `id`'s breakers named by `operations`, the one furthest from closed.
-    pub async fn worst_breaker(&self, id: &str, operations: &[Option<&str>]) -> Option<Snapshot> {
-        let severity = |s: &Snapshot| (s.state.rank(), s.retry_at);
-        let mut worst: Option<Snapshot> = None;
-        for operation in operations {
-            let Some(snap) = self.breaker(id, *operation).await else { continue };
-            if worst.as_ref().is_none_or(|w| severity(&snap) > severity(w)) {
-                worst = Some(snap);
-            }
-        }
-        worst
-    }
-
-    /// The state of the connector's own breaker (closed when the connector has no stack).
-    pub async fn breaker_state(&self, id: &str) -> BreakerState {
-        self.breaker(id, None).await.map_or(BreakerState::Closed, |s| s.state)
-    }
-
-    /// The state of [`App::dataset_breaker`] (closed when the connector has no stack).
-    pub async fn dataset_breaker_state(&self, connector: &dyn Connector, params: &Params) -> BreakerState {
-        // The common case, one breaker whose live state is this process's (or the fleet's):
-        // its state alone, without a snapshot.
-        if let Some(stack) = self.fetcher.stack(connector.id())
-            && stack.operations().next().is_none()
-            && self.live(stack)
-        {
-            return stack.state_of(None).await.unwrap_or(BreakerState::Closed);
-        }
-        self.dataset_breaker(connector, params).await.map_or(BreakerState::Closed, |s| s.state)
-    }
-
-    /// A breaker as its workers last persisted it (the store is read at most once a second).
-    async fn persisted_breaker(&self, id: &str, operation: Option<&str>) -> Option<Snapshot> {
-        let fresh = {
-            let cache = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
-            cache.as_ref().filter(|(at, _)| at.elapsed() < Duration::from_secs(1)).map(|(_, s)| s.clone())
-        };
-        let snaps = match fresh {
-            Some(s) => s,
-            None => {
-                let snaps = Arc::new(self.store.breakers().await.ok()?);
-                *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snaps.clone()));
-                snaps
-            }
-        };
-        let mut snap = snaps.iter().find(|s| s.connector == id && s.operation.as_deref() == operation)?.clone();
-        // An open breaker past its retry time is half-open, whether or not a worker has probed yet.
-        if snap.state == BreakerState::Open && snap.held.is_none() && snap.retry_at.is_some_and(|t| t <= Utc::now()) {
-            snap.state = BreakerState::HalfOpen;
-        }
-        Some(snap)
-    }
-
     /// How a read of `q`'s dataset, fetched at `fetched_at`, stands now: the one rule for every
     /// read (`GET /v1/datasets/…` and `apiary get`). Stale when older than the connector's TTL or
     /// its breaker is not closed; a stale read queues one (deduplicated) refresh unless the
     /// breaker is open.
     pub async fn standing(&self, q: &Question, fetched_at: DateTime<Utc>) -> Standing {
         let age = (Utc::now() - fetched_at).to_std().unwrap_or(Duration::ZERO);
-        let breaker = self.dataset_breaker_state(q.connector, &q.params).await;
+        let breaker = self.breakers.dataset_state(q.connector, &q.params).await;
         let stale = self.is_stale(q.connector.id(), age, breaker);
         let mut refresh_job = None;
         if stale && breaker != BreakerState::Open {

@@ -161,7 +161,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Serve => run(app, Parts { api: true, workers: false, scheduler: false }).await,
         Command::Scheduler => run(app, Parts { api: false, workers: false, scheduler: true }).await,
         Command::Migrate => {
-            println!("migrations applied; cache on {}, queue on {}", app.store.kind(), app.queue.backend());
+            println!("migrations applied; cache on {}, queue on {}", app.store().kind(), app.queue().backend());
             Ok(ExitCode::SUCCESS)
         }
         Command::Enqueue { connector, group, params, wait, timeout } => {
@@ -190,7 +190,7 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(fleet) = app.fleet.clone() {
+    if let Some(fleet) = app.fleet().cloned() {
         let role = [(parts.api, "api"), (parts.workers, "worker"), (parts.scheduler, "scheduler")]
             .iter()
             .filter(|(on, _)| *on)
@@ -210,10 +210,10 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
         });
     }
     if parts.api {
-        let listener = tokio::net::TcpListener::bind(app.config.listen)
+        let listener = tokio::net::TcpListener::bind(app.config().listen)
             .await
-            .with_context(|| format!("cannot listen on {}", app.config.listen))?;
-        tracing::info!(listen = %app.config.listen, "API listening");
+            .with_context(|| format!("cannot listen on {}", app.config().listen))?;
+        tracing::info!(listen = %app.config().listen, "API listening");
         let app = app.clone();
         let stop = stopped();
         tasks.spawn(async move { crate::api::serve(app, listener, stop).await.context("API server") });
@@ -228,9 +228,9 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
     }
     if parts.workers {
         tracing::info!(
-            queue = app.queue.backend(),
-            cache = app.store.kind(),
-            concurrency = app.config.queue.concurrency,
+            queue = app.queue().backend(),
+            cache = app.store().kind(),
+            concurrency = app.config().queue.concurrency,
             "workers starting"
         );
         let app = app.clone();
@@ -314,7 +314,7 @@ async fn enqueue(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::new();
     loop {
-        let row = app.store.job(&job.id).await?.context("the job disappeared")?;
+        let row = app.store().job(&job.id).await?.context("the job disappeared")?;
         let line = match row.status() {
             JobStatus::Deferred => format!(
                 "deferred until {}: {}",
@@ -331,7 +331,7 @@ async fn enqueue(
         }
         match row.status() {
             JobStatus::Succeeded => {
-                if let Some(d) = app.store.dataset(&row.key).await? {
+                if let Some(d) = app.store().dataset(&row.key).await? {
                     eprintln!("{} records cached at {}", d.record_count, d.fetched_at.to_rfc3339());
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -418,30 +418,26 @@ async fn health(config: &Config, ready: bool, url: Option<String>) -> anyhow::Re
 }
 
 async fn status(app: &App) -> anyhow::Result<ExitCode> {
-    println!("cache: {}   queue: {}", app.store.kind(), app.queue.backend());
-    let jobs = app.store.job_counts().await?;
+    println!("cache: {}   queue: {}", app.store().kind(), app.queue().backend());
+    let jobs = app.store().job_counts().await?;
     let jobs: Vec<String> = jobs.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("jobs: {}", if jobs.is_empty() { "none".to_owned() } else { jobs.join(", ") });
-    println!("datasets: {}", app.store.dataset_count().await?);
-    if let Some(fleet) = &app.fleet {
+    println!("datasets: {}", app.store().dataset_count().await?);
+    if let Some(fleet) = app.fleet() {
         let members = fleet.members().await.unwrap_or_default();
         println!("fleet: {} live process(es)", members.len());
         for (member, role, seen) in members {
             println!("  {member:<40} {role:<24} seen {}", seen.to_rfc3339());
         }
     }
-    let mut snaps = Vec::new();
-    if app.fleet.is_some() {
-        println!("breakers (fleet-wide):");
-        for stack in app.fetcher.stacks() {
-            snaps.extend(stack.snapshots().await);
-        }
-    } else {
-        println!("breakers (as last persisted):");
-        snaps = app.store.breakers().await?;
+    // Each breaker as reads see it: the fleet's, else what the workers last persisted.
+    match app.fleet().is_some() {
+        true => println!("breakers (fleet-wide):"),
+        false => println!("breakers (as the workers last persisted them):"),
     }
+    let snaps = app.breakers().all().await;
     for c in apiary_connectors::all() {
-        let operations = app.fetcher.stack(c.id()).map(|s| s.operations().collect::<Vec<_>>()).unwrap_or_default();
+        let operations = app.fetcher().stack(c.id()).map(|s| s.operations().collect::<Vec<_>>()).unwrap_or_default();
         for operation in std::iter::once(None).chain(operations.into_iter().map(Some)) {
             let line = match snaps.iter().find(|s| s.connector == c.id() && s.operation.as_deref() == operation) {
                 Some(s) => {

@@ -51,9 +51,9 @@ impl<'a> GroupQuestion<'a> {
     /// `raw` asked of the group `name`: exactly the group's parameters, which at least one
     /// member must accept.
     pub fn new(app: &'a App, name: &str, raw: Params) -> Result<GroupQuestion<'a>, RequestError> {
-        let group = app.config.group(name).ok_or_else(|| RequestError::UnknownGroup {
+        let group = app.config().group(name).ok_or_else(|| RequestError::UnknownGroup {
             name: name.to_owned(),
-            known: app.config.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", "),
+            known: app.config().groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", "),
         })?;
         let refuse = |message: String| RequestError::GroupParams { group: group.name.clone(), message };
         if let Some(extra) = raw.keys().find(|k| !group.params.contains(k)) {
@@ -96,17 +96,17 @@ enum Unusable {
 /// Why `q`'s connector cannot be asked now, if it cannot.
 async fn unusable(app: &App, q: &Question) -> Option<Unusable> {
     let c = q.connector;
-    if c.requires_key() && app.config.connector(c.id()).is_none_or(|s| s.api_key.is_none()) {
+    if c.requires_key() && app.config().connector(c.id()).is_none_or(|s| s.api_key.is_none()) {
         let var = format!("APIARY_CONNECTORS__{}__API_KEY", c.id().to_uppercase());
         return Some(Unusable::Never(format!("no API key ({var})")));
     }
-    if c.requires_contact() && app.config.contact_email.is_none() {
+    if c.requires_contact() && app.config().contact_email.is_none() {
         return Some(Unusable::Never("no contact e-mail (APIARY_CONTACT_EMAIL)".into()));
     }
-    if app.dataset_breaker_state(c, &q.params).await == BreakerState::Open {
+    if app.breakers().dataset_state(c, &q.params).await == BreakerState::Open {
         return Some(Unusable::Now("breaker open".into()));
     }
-    if app.fetcher.stack(c.id()).is_some_and(|s| s.quota_spent()) {
+    if app.fetcher().stack(c.id()).is_some_and(|s| s.quota_spent()) {
         return Some(Unusable::Now("rate limit reached".into()));
     }
     None
@@ -179,7 +179,7 @@ pub enum Next {
 pub async fn next_member(app: &App, failover: &Failover, current: &str, reason: &str, may_wait: bool) -> Next {
     let mut after = failover.clone();
     after.passed.push(Passed { connector: current.to_owned(), reason: reason.to_owned() });
-    let Some(group) = app.config.group(&failover.group) else {
+    let Some(group) = app.config().group(&failover.group) else {
         return Next::Exhausted(after);
     };
     let params = App::params(&failover.params);
@@ -246,7 +246,7 @@ pub async fn read(app: &App, gq: &GroupQuestion<'_>) -> Result<GroupRead, Reques
                 members.push(MemberState {
                     connector: m.connector,
                     dataset: None,
-                    breaker: app.breaker_state(m.connector).await,
+                    breaker: app.breakers().state(m.connector).await,
                     cached: false,
                     fetched_at: None,
                     stale: None,
@@ -255,7 +255,7 @@ pub async fn read(app: &App, gq: &GroupQuestion<'_>) -> Result<GroupRead, Reques
                 continue;
             }
         };
-        let breaker = app.dataset_breaker_state(q.connector, &q.params).await;
+        let breaker = app.breakers().dataset_state(q.connector, &q.params).await;
         let d = app.dataset(q).await?;
         let mut state = MemberState {
             connector: m.connector,

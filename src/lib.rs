@@ -8,6 +8,8 @@
 //! - [`resilience`]: per-connector timeout, rate limiter, circuit breaker and retry.
 //! - [`fetch`]: one dataset's chain of upstream requests through its connector's stack.
 //! - [`reads`]: hot dataset reads served from memory, serialised once per fetch.
+//! - [`breakers`]: every upstream breaker under one owner: restored and persisted through the
+//!   store, held by operators, and the one view of them the API, the CLI and reads share.
 //! - [`app`]: the shared state and the operations the API and the CLI have in common.
 //! - [`api`]: the HTTP API. [`cli`]: the command line. [`telemetry`]: logs and metrics.
 //!
@@ -16,6 +18,7 @@
 
 pub mod api;
 pub mod app;
+pub mod breakers;
 pub mod cli;
 pub mod config;
 pub mod fetch;

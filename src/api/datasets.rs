@@ -114,7 +114,7 @@ pub async fn show(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let max = app.config.api.max_records_per_read;
+    let max = app.config().api.max_records_per_read;
     // A whole read asked before is answered by the question it validated to then.
     let target = uri.path_and_query().map_or("", |p| p.as_str());
     let (q, window) = match app.questions.get(target) {
@@ -136,7 +136,7 @@ pub async fn show(
     }
     let mut cached = app.dataset(&q).await?;
     if cached.is_none() {
-        let breaker = app.dataset_breaker(q.connector, &q.params).await;
+        let breaker = app.breakers().of_dataset(q.connector, &q.params).await;
         if let Some(snap) = breaker.filter(|s| s.state == BreakerState::Open) {
             count_read(q.connector.id(), ReadResult::Unavailable);
             return Err(ApiError::upstream_unavailable(snap.retry_at, |secs| {
@@ -267,7 +267,7 @@ pub(super) fn set_cache_headers(
     breaker: BreakerState,
     h: &mut HeaderMap,
 ) {
-    let ttl = app.config.connector(connector).map_or(0, |c| c.ttl.as_secs() as i64);
+    let ttl = app.config().connector(connector).map_or(0, |c| c.ttl.as_secs() as i64);
     let mut status = format!("apiary; hit; ttl={}", ttl - age.as_secs() as i64);
     match breaker {
         BreakerState::Open => status.push_str("; detail=breaker-open"),
@@ -326,7 +326,7 @@ pub(super) async fn wait_for_job(app: &App, id: &str, what: &str, wait: Duration
     let deadline = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Some(row) = app.store.job(id).await? else { break };
+        let Some(row) = app.store().job(id).await? else { break };
         match row.status() {
             JobStatus::Succeeded => return Ok(true),
             JobStatus::Failed => {
@@ -363,21 +363,21 @@ pub async fn list(
     if !(1..=1000).contains(&q.limit) || q.offset < 0 {
         return Err(ApiError::bad_request("invalid_params", "limit must be 1..=1000 and offset at least 0"));
     }
-    let rows: Vec<DatasetSummary> = app.store.datasets(q.connector.as_deref(), q.limit, q.offset).await?;
+    let rows: Vec<DatasetSummary> = app.store().datasets(q.connector.as_deref(), q.limit, q.offset).await?;
     let mut states = std::collections::HashMap::new();
     let mut items = Vec::with_capacity(rows.len());
     for d in rows {
         // Each set of breakers is asked once: the connector's, or with per-operation breakers
         // those of the dataset's steps.
         let operations = match apiary_connectors::get(&d.connector) {
-            Some(c) if app.fetcher.per_operation(c.id()) => app.fetcher.breakers_of(c, &App::params(&d.params)),
+            Some(c) if app.fetcher().per_operation(c.id()) => app.fetcher().breakers_of(c, &App::params(&d.params)),
             _ => vec![None],
         };
         let key = (d.connector.clone(), operations);
         let state = match states.get(&key) {
             Some(s) => *s,
             None => {
-                let s = app.worst_breaker(&d.connector, &key.1).await.map_or(BreakerState::Closed, |s| s.state);
+                let s = app.breakers().worst(&d.connector, &key.1).await.map_or(BreakerState::Closed, |s| s.state);
                 states.insert(key, s);
                 s
             }

@@ -14,18 +14,18 @@ use crate::app::App;
 use crate::groups::{self, GroupQuestion};
 
 pub async fn list(State(app): State<Arc<App>>) -> axum::Json<serde_json::Value> {
-    let mut items = Vec::with_capacity(app.config.groups.len());
-    for g in &app.config.groups {
+    let mut items = Vec::with_capacity(app.config().groups.len());
+    for g in &app.config().groups {
         let mut members = Vec::with_capacity(g.members.len());
         for m in &g.members {
-            let settings = app.config.connector(m.connector);
+            let settings = app.config().connector(m.connector);
             let needs_key = apiary_connectors::get(m.connector).is_some_and(|c| c.requires_key());
             let params: serde_json::Map<String, serde_json::Value> =
                 m.map.iter().map(|(name, t)| (name.clone(), t.to_string().into())).collect();
             members.push(serde_json::json!({
                 "connector": m.connector,
                 "params": params,
-                "breaker": app.breaker_state(m.connector).await,
+                "breaker": app.breakers().state(m.connector).await,
                 "key_set": !needs_key || settings.is_some_and(|s| s.api_key.is_some()),
             }));
         }
@@ -53,7 +53,7 @@ pub async fn show(
             // Retry when the first member's breaker lets a call through.
             let mut retry_at = Vec::new();
             for m in &gq.group.members {
-                retry_at.extend(app.breaker(m.connector, None).await.and_then(|s| s.retry_at));
+                retry_at.extend(app.breakers().get(m.connector, None).await.and_then(|s| s.retry_at));
             }
             return Err(ApiError::upstream_unavailable(retry_at.into_iter().min(), |secs| {
                 format!(

@@ -71,7 +71,7 @@ pub async fn create(
 }
 
 pub async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let job = app.store.job(&id).await?.ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {id}")))?;
+    let job = app.store().job(&id).await?.ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {id}")))?;
     Ok(Json(job_json(&job)))
 }
 
@@ -102,11 +102,11 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     // Each breaker as reads see it: the fleet's, this process's when it runs the workers, else
     // what the workers persisted (an API-only process's own breakers never see a call).
     let mut items = Vec::new();
-    for stack in app.fetcher.stacks() {
+    for stack in app.fetcher().stacks() {
         // The last background probe of the connector by this process (`null` when none).
         let (probed_at, probe_ok) = stack.last_probe().unzip();
         for breaker in stack.breakers() {
-            if let Some(snap) = app.breaker(stack.id, breaker.operation()).await {
+            if let Some(snap) = app.breakers().get(stack.id, breaker.operation()).await {
                 let mut item = serde_json::to_value(snap).unwrap_or_default();
                 item["last_probe_at"] = serde_json::json!(probed_at);
                 item["last_probe_ok"] = serde_json::json!(probe_ok);
@@ -115,9 +115,9 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         }
     }
     // Then the cache database's own, this process's (`database`, operations `read` and `write`).
-    items.extend(app.store.breaker_snapshots().iter().map(|s| serde_json::to_value(s).unwrap_or_default()));
-    let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet.is_some()});
-    if let Some(fleet) = &app.fleet {
+    items.extend(app.store().breaker_snapshots().iter().map(|s| serde_json::to_value(s).unwrap_or_default()));
+    let mut body = serde_json::json!({"breakers": items, "fleet": app.fleet().is_some()});
+    if let Some(fleet) = app.fleet() {
         let members = fleet.members().await.unwrap_or_default();
         body["members"] = members
             .into_iter()
@@ -143,7 +143,7 @@ pub async fn hold_breaker(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body.map_err(body_rejection)?;
     let stack = app
-        .fetcher
+        .fetcher()
         .stack(&connector)
         .ok_or_else(|| ApiError::not_found("unknown_connector", format!("unknown connector `{connector}`")))?;
     let held = match body.state.as_str() {
@@ -158,7 +158,7 @@ pub async fn hold_breaker(
         }
     };
     let operation = body.operation.as_deref();
-    if !app.hold(&connector, operation, held).await? {
+    if !app.breakers().hold(&connector, operation, held).await? {
         let known: Vec<&str> = stack.operations().collect();
         return Err(ApiError::bad_request(
             "unknown_operation",
@@ -179,7 +179,7 @@ fn op_name(operation: Option<&str>) -> &str {
 }
 
 pub async fn connectors(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"connectors": connector_table(&app.config)}))
+    Json(serde_json::json!({"connectors": connector_table(app.config())}))
 }
 
 /// Each connector with its parameters, limits and key state, for `GET /v1/connectors`.

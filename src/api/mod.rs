@@ -28,7 +28,7 @@ use crate::config::Scope;
 /// The routes, each behind the scope it needs (`/health` and `/ready` need none, `/metrics`
 /// none unless `api.open_metrics` is off), with request bodies capped at `api.max_body`.
 pub fn router(app: Arc<App>) -> Router {
-    let settings = &app.config.api;
+    let settings = &app.config().api;
     let gate = auth::Gate::new(&settings.tokens);
     // With no token configured nothing is checked, so the layer is left out altogether.
     let guard = |routes: Router<Arc<App>>, need: Scope| match gate.is_open() {
@@ -88,7 +88,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let settings = app.config.api.clone();
+    let settings = app.config().api.clone();
     let router = router(app);
     // A handler that panics answers 500 and the connection lives on.
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -155,8 +155,8 @@ const READY_WAIT: Duration = Duration::from_secs(3);
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     let slow = |what: &str| format!("{what} did not answer within {} s", READY_WAIT.as_secs());
     let (store, queue) = tokio::join!(
-        tokio::time::timeout(READY_WAIT, app.store.ping()),
-        tokio::time::timeout(READY_WAIT, app.queue.ping())
+        tokio::time::timeout(READY_WAIT, app.store().ping()),
+        tokio::time::timeout(READY_WAIT, app.queue().ping())
     );
     let store = store.map_err(|_| slow("the database")).and_then(|r| r.map_err(|e| e.to_string()));
     let queue = queue.map_err(|_| slow("the queue")).and_then(|r| r.map_err(|e| e.to_string()));
@@ -169,13 +169,13 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    if let Ok(counts) = app.store.job_counts().await {
+    if let Ok(counts) = app.store().job_counts().await {
         for status in crate::store::JobStatus::ALL {
             let n = counts.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
             metrics::gauge!("apiary_jobs", "status" => status.as_str()).set(n as f64);
         }
     }
-    if let Ok(n) = app.store.dataset_count().await {
+    if let Ok(n) = app.store().dataset_count().await {
         metrics::gauge!("apiary_datasets").set(n as f64);
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::metrics_handle().render())

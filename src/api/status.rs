@@ -32,21 +32,21 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
          <title>apiary status</title><style>{STYLE}</style></head><body><h1>apiary</h1>\
          <p class=\"muted\">cache on {}, queue on {}{} — {}</p>",
-        app.store.kind(),
-        app.queue.backend(),
-        if app.fleet.is_some() { ", fleet mode (limits and breakers shared through Redis)" } else { "" },
+        app.store().kind(),
+        app.queue().backend(),
+        if app.fleet().is_some() { ", fleet mode (limits and breakers shared through Redis)" } else { "" },
         now.format("%Y-%m-%d %H:%M:%S UTC"),
     );
 
     html.push_str("<h2>Breakers</h2><table><tr><th>breaker</th><th>state</th><th>failed / calls</th><th>retry at</th><th>held</th><th>last probe</th></tr>");
-    for stack in app.fetcher.stacks() {
+    for stack in app.fetcher().stacks() {
         let probe = stack.last_probe();
         for breaker in stack.breakers() {
-            let Some(s) = app.breaker(stack.id, breaker.operation()).await else { continue };
+            let Some(s) = app.breakers().get(stack.id, breaker.operation()).await else { continue };
             breaker_row(&mut html, &s, probe, now);
         }
     }
-    for s in app.store.breaker_snapshots() {
+    for s in app.store().breaker_snapshots() {
         breaker_row(&mut html, &s, None, now);
     }
     html.push_str("</table>");
@@ -54,8 +54,8 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     html.push_str(
         "<h2>Quotas (this process)</h2><table><tr><th>connector</th><th>quota</th><th>used</th><th>next free</th></tr>",
     );
-    for stack in app.fetcher.stacks() {
-        let Some(settings) = app.config.connector(stack.id) else { continue };
+    for stack in app.fetcher().stacks() {
+        let Some(settings) = app.config().connector(stack.id) else { continue };
         let free = stack.limiter.until_free();
         // A quota too large to log in full is kept at its rate over a shorter window: the
         // window's own size is shown beside what of it is used.
@@ -67,7 +67,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     }
     html.push_str("</table>");
 
-    let counts = app.store.job_counts().await?;
+    let counts = app.store().job_counts().await?;
     html.push_str("<h2>Jobs</h2><p>");
     if counts.is_empty() {
         html.push_str("none yet");
@@ -82,7 +82,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
         );
     }
     html.push_str("</p><table><tr><th>job</th><th>connector</th><th>dataset</th><th>status</th><th>attempts</th><th>updated</th><th>error</th></tr>");
-    for job in app.store.recent_jobs(ROWS).await? {
+    for job in app.store().recent_jobs(ROWS).await? {
         let error = job.error.as_deref().map(apiary_connectors::text::snippet).unwrap_or_default();
         let _ = write!(
             html,
@@ -99,15 +99,15 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     }
     html.push_str("</table>");
 
-    let total = app.store.dataset_count().await?;
+    let total = app.store().dataset_count().await?;
     let _ = write!(
         html,
         "<h2>Datasets</h2><p>{total} cached; fetched longest ago first:</p>\
          <table><tr><th>dataset</th><th>records</th><th>fetched</th><th>stale</th></tr>"
     );
-    for d in app.store.oldest_datasets(ROWS).await? {
+    for d in app.store().oldest_datasets(ROWS).await? {
         let age = (now - d.fetched_at).to_std().unwrap_or_default();
-        let state = app.breaker_state(&d.connector).await;
+        let state = app.breakers().state(&d.connector).await;
         let stale = app.is_stale(&d.connector, age, state);
         let _ = write!(
             html,

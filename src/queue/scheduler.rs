@@ -22,7 +22,7 @@ const KEEP_TICKS: i64 = 30 * 86_400;
 
 /// Run every configured sync until `shutdown` resolves.
 pub async fn run_scheduler(app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
-    let syncs = app.config.syncs.clone();
+    let syncs = app.config().syncs.clone();
     if syncs.is_empty() {
         tracing::info!("no [[syncs]] configured; the scheduler has nothing to do");
     }
@@ -51,7 +51,7 @@ async fn run_sync(app: Arc<App>, sync: SyncSettings, me: String) {
             }
         }
         Timetable::Cron(schedule) => {
-            match app.store.last_tick(&sync.key).await {
+            match app.store().last_tick(&sync.key).await {
                 Ok(Some(last)) => {
                     let now = Utc::now();
                     let since = Utc.timestamp_opt(last, 0).single().unwrap_or(now);
@@ -84,7 +84,7 @@ async fn sleep_until(slot: i64) {
 }
 
 async fn tick(app: &App, sync: &SyncSettings, slot: i64, me: &str) {
-    match app.store.claim_tick(&sync.key, slot, me).await {
+    match app.store().claim_tick(&sync.key, slot, me).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -104,7 +104,7 @@ async fn tick(app: &App, sync: &SyncSettings, slot: i64, me: &str) {
         Ok((job, created)) => tracing::info!(dataset = %sync.key, job_id = %job.id, created, tick = ?at, "sync tick"),
         Err(e) => tracing::error!(dataset = %sync.key, error = %e, "sync tick could not enqueue"),
     }
-    if let Err(e) = app.store.prune_ticks(&sync.key, slot - KEEP_TICKS).await {
+    if let Err(e) = app.store().prune_ticks(&sync.key, slot - KEEP_TICKS).await {
         tracing::warn!(error = %e, "could not prune old sync ticks");
     }
 }

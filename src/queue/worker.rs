@@ -43,7 +43,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// away) is started again after a pause that doubles up to [`RESTART_MAX`] while the failures
 /// go on, and the other lanes carry on meanwhile.
 pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
-    app.runs_workers.store(true, std::sync::atomic::Ordering::Relaxed);
+    app.breakers().serve_workers();
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -51,22 +51,22 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     });
     tokio::spawn(until(stop.clone(), sweep(app.clone())));
     tokio::spawn(until(stop.clone(), prune_queue(app.clone())));
-    if app.fleet.is_none() {
+    if app.fleet().is_none() {
         tokio::spawn(until(stop.clone(), follow_holds(app.clone())));
     }
-    if !app.config.fetch.probe_interval.is_zero() {
+    if !app.config().fetch.probe_interval.is_zero() {
         tokio::spawn(until(stop.clone(), probe_breakers(app.clone())));
     }
-    let poll = app.config.queue.poll_interval;
+    let poll = app.config().queue.poll_interval;
     let mut lanes = tokio::task::JoinSet::new();
     // The same supervision on each backend; the backends' types differ, so the code is stamped out.
     // On every backend a lane's worker looks for jobs every poll interval and when nudged.
     macro_rules! supervise {
         ($queues:expr) => {{
             let queues = $queues;
-            let mut all = vec![("shared", queues.shared.clone(), app.config.queue.concurrency)];
+            let mut all = vec![("shared", queues.shared.clone(), app.config().queue.concurrency)];
             for (id, q) in &queues.lanes {
-                let concurrency = app.config.connector(id).map_or(app.config.queue.concurrency, |c| c.concurrency);
+                let concurrency = app.config().connector(id).map_or(app.config().queue.concurrency, |c| c.concurrency);
                 all.push((*id, q.clone(), concurrency));
             }
             for (lane, q, concurrency) in all {
@@ -112,7 +112,7 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
             }
         }};
     }
-    match app.queue.clone() {
+    match app.queue().clone() {
         Queue::Sqlite(queues) => supervise!(queues),
         Queue::Postgres(queues) => supervise!(queues),
         Queue::Redis(queues) => supervise!(queues),
@@ -136,7 +136,7 @@ async fn back_or_after(app: &App, pause: Duration) {
             return;
         }
         tokio::time::sleep(left.min(Duration::from_secs(1))).await;
-        let up = tokio::time::timeout(Duration::from_secs(1), app.queue.ping()).await.is_ok_and(|r| r.is_ok());
+        let up = tokio::time::timeout(Duration::from_secs(1), app.queue().ping()).await.is_ok_and(|r| r.is_ok());
         if up && was_down {
             return;
         }
@@ -184,7 +184,7 @@ async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
             // The store kept failing: the message is all that still knows of the job, so it goes
             // back on the queue rather than being dropped.
             tracing::error!(job_id = %job.id, error = %e, "job could not be recorded; queued again");
-            let connector = app.store.job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
+            let connector = app.store().job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
             requeue(app, job.id, connector, Some(Duration::from_secs(5)));
         }
     });
@@ -217,13 +217,13 @@ where
 /// its own task, so a slow database never pauses the fetch.
 async fn with_heartbeat<T>(app: &App, id: &str, work: impl Future<Output = T>) -> T {
     let mut work = pin!(work);
-    let every = app.config.queue.heartbeat;
+    let every = app.config().queue.heartbeat;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             out = &mut work => return out,
             _ = beat.tick() => {
-                let (store, id) = (app.store.clone(), id.to_owned());
+                let (store, id) = (app.store().clone(), id.to_owned());
                 tokio::spawn(async move {
                     if let Err(e) = store.touch_job(&id).await {
                         tracing::warn!(job_id = %id, error = %e, "could not beat a running job's heartbeat");
@@ -241,7 +241,7 @@ fn after(wait: Duration) -> DateTime<Utc> {
 
 /// Run the job with this id, if it is still waiting to run.
 pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
-    let claiming = persist("claiming a job", || app.store.start_job(id)).instrument(tracing::debug_span!("claim"));
+    let claiming = persist("claiming a job", || app.store().start_job(id)).instrument(tracing::debug_span!("claim"));
     let Some(claim) = claiming.await? else {
         tracing::debug!("job already handled; message dropped");
         return Ok(());
@@ -260,7 +260,7 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
         span.record("request_id", request_id.as_str());
     }
     tracing::info!(dataset = %row.key, attempt = row.attempts, "job running");
-    let fetching = app.fetcher.fetch(connector, &params, &claim.validators).instrument(tracing::debug_span!("fetch"));
+    let fetching = app.fetcher().fetch(connector, &params, &claim.validators).instrument(tracing::debug_span!("fetch"));
     let result = with_heartbeat(app, id, fetching).await;
     let duration = clock.elapsed();
     let mut log = FetchLog {
@@ -273,15 +273,15 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
         started_at,
         duration,
     };
-    let give_up_after = app.config.queue.give_up_after;
+    let give_up_after = app.config().queue.give_up_after;
     match result {
         Ok(Fetched::Current { validators }) => {
             log.outcome = "not_modified";
             let kept = Kept::Current { key: &row.key, fetched_at: started_at, validators: &validators };
-            persist("refreshing a result", || app.store.record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
+            persist("refreshing a result", || app.store().record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
                 .await?;
             finished(JobStatus::Succeeded);
-            app.reads.forget(&row.key);
+            app.reads().forget(&row.key);
             tracing::info!(ms = duration.as_millis() as u64, "job succeeded: cached records still current");
             Ok(())
         }
@@ -303,12 +303,12 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             let kept = Kept::Records(result);
             let storing = std::time::Instant::now();
             let upsert =
-                persist("storing a result", || app.store.record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
+                persist("storing a result", || app.store().record_fetch(Some(&kept), &log, JobStatus::Succeeded, None))
                     .instrument(tracing::debug_span!("upsert", records = count))
                     .await?;
             let store_ms = storing.elapsed().as_millis() as u64;
             finished(JobStatus::Succeeded);
-            app.reads.forget(&row.key);
+            app.reads().forget(&row.key);
             tracing::info!(records = count, changed = ?upsert, ms = duration.as_millis() as u64, store_ms, "job succeeded");
             Ok(())
         }
@@ -325,9 +325,9 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
             {
                 return fall_over(app, id, &log, &next, &failover, &reason).await;
             }
-            persist("logging a fetch", || app.store.log_fetch(&log)).await?;
+            persist("logging a fetch", || app.store().log_fetch(&log)).await?;
             metrics::counter!("apiary_jobs_deferred_total", "connector" => connector.id()).increment(1);
-            if !persist("deferring a job", || app.store.defer_job(id, after(wait), &reason)).await? {
+            if !persist("deferring a job", || app.store().defer_job(id, after(wait), &reason)).await? {
                 return finish(
                     app,
                     id,
@@ -337,7 +337,7 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 .await;
             }
             tracing::info!(wait_ms = wait.as_millis() as u64, %reason, "job deferred");
-            if let Err(e) = app.queue.push(id, connector.id(), Some(wait)).await {
+            if let Err(e) = app.queue().push(id, connector.id(), Some(wait)).await {
                 tracing::error!(error = %e, "could not requeue a deferred job; retrying");
                 requeue(app.clone(), id.to_owned(), connector.id().to_owned(), Some(wait));
             }
@@ -367,7 +367,7 @@ pub async fn run_job(app: &Arc<App>, id: &str) -> Result<(), StoreError> {
                 },
             };
             log.error = Some(&msg);
-            persist("recording a failure", || app.store.record_fetch(None, &log, JobStatus::Failed, Some(&msg)))
+            persist("recording a failure", || app.store().record_fetch(None, &log, JobStatus::Failed, Some(&msg)))
                 .await?;
             finished(JobStatus::Failed);
             match &e {
@@ -391,16 +391,16 @@ async fn fall_over(
     failover: &Failover,
     reason: &str,
 ) -> Result<(), StoreError> {
-    persist("logging a fetch", || app.store.log_fetch(log)).await?;
+    persist("logging a fetch", || app.store().log_fetch(log)).await?;
     let (from, to) = (log.connector, next.connector.id());
     let params = next.params_json();
     let member = NextMember { connector: to, key: &next.key, params: &params, failover };
     let why = format!("{from}: {reason}; fell over to {to}");
-    if !persist("falling over", || app.store.fall_over(id, &member, &why)).await? {
+    if !persist("falling over", || app.store().fall_over(id, &member, &why)).await? {
         // The next member's dataset is waiting in another job already, which answers for the
         // group; or this job is no longer running here (the lost-job sweep took it back), and
         // whoever runs it now records how it ends.
-        match app.store.pending_job(&next.key).await? {
+        match app.store().pending_job(&next.key).await? {
             Some(pending) if pending.id != id => {
                 let msg = format!("{why}, whose dataset {} is already pending as job {}", next.key, pending.id);
                 return finish(app, id, JobStatus::Failed, Some(&msg)).await;
@@ -414,7 +414,7 @@ async fn fall_over(
     metrics::counter!("apiary_failovers_total", "group" => failover.group.clone(), "from" => from.to_owned(), "to" => to)
         .increment(1);
     tracing::warn!(group = %failover.group, from, to, %reason, "group job fell over to its next member");
-    if let Err(e) = app.queue.push(id, to, None).await {
+    if let Err(e) = app.queue().push(id, to, None).await {
         tracing::error!(error = %e, "could not queue a job that fell over; retrying");
         requeue(app.clone(), id.to_owned(), to.to_owned(), None);
     }
@@ -422,7 +422,7 @@ async fn fall_over(
 }
 
 async fn finish(app: &App, id: &str, status: JobStatus, error: Option<&str>) -> Result<(), StoreError> {
-    persist("finishing a job", || app.store.finish_job(id, status, error)).await?;
+    persist("finishing a job", || app.store().finish_job(id, status, error)).await?;
     finished(status);
     Ok(())
 }
@@ -440,7 +440,7 @@ fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>
         let mut pause = Duration::from_secs(1);
         for _ in 0..10 {
             let left = due.saturating_duration_since(tokio::time::Instant::now());
-            match app.queue.push(&id, &connector, Some(left)).await {
+            match app.queue().push(&id, &connector, Some(left)).await {
                 Ok(()) => {
                     tracing::info!(job_id = %id, "job queued again");
                     return;
@@ -466,7 +466,7 @@ fn requeue(app: Arc<App>, id: String, connector: String, delay: Option<Duration>
 ///
 /// [`Connector::probe`]: apiary_connectors::Connector::probe
 async fn probe_breakers(app: Arc<App>) {
-    let mut tick = tokio::time::interval(app.config.fetch.probe_interval);
+    let mut tick = tokio::time::interval(app.config().fetch.probe_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -478,12 +478,12 @@ async fn probe_breakers(app: Arc<App>) {
 /// Probe `connector` if its breaker is ready for a probe (half-open).
 async fn probe(app: &App, connector: &'static dyn apiary_connectors::Connector) {
     let (Some(pairs), Some(settings), Some(stack)) =
-        (connector.probe(), app.config.connector(connector.id()), app.fetcher.stack(connector.id()))
+        (connector.probe(), app.config().connector(connector.id()), app.fetcher().stack(connector.id()))
     else {
         return;
     };
     if (connector.requires_key() && settings.api_key.is_none())
-        || (connector.requires_contact() && app.config.contact_email.is_none())
+        || (connector.requires_contact() && app.config().contact_email.is_none())
     {
         return;
     }
@@ -495,10 +495,10 @@ async fn probe(app: &App, connector: &'static dyn apiary_connectors::Connector) 
             return;
         }
     };
-    if app.dataset_breaker_state(connector, &question.params).await != crate::resilience::BreakerState::HalfOpen {
+    if app.breakers().dataset_state(connector, &question.params).await != crate::resilience::BreakerState::HalfOpen {
         return;
     }
-    match app.fetcher.fetch(connector, &question.params, &Default::default()).await {
+    match app.fetcher().fetch(connector, &question.params, &Default::default()).await {
         Ok(_) => {
             stack.note_probe(true);
             tracing::info!(connector = connector.id(), "breaker probe: the upstream answered");
@@ -521,7 +521,7 @@ async fn follow_holds(app: Arc<App>) {
     let mut tick = tokio::time::interval(HOLDS_EVERY);
     loop {
         tick.tick().await;
-        if let Err(e) = app.apply_holds().await {
+        if let Err(e) = app.breakers().apply_holds().await {
             tracing::error!(error = %e, "could not read operators' breaker holds");
         }
     }
@@ -530,14 +530,14 @@ async fn follow_holds(app: Arc<App>) {
 /// Jobs whose worker died mid-run, and deferred jobs whose queue message was lost, go back on
 /// the queue: at-least-once, nothing lost. Every few minutes, what is past retention goes.
 async fn sweep(app: Arc<App>) {
-    let beat = app.config.queue.heartbeat;
+    let beat = app.config().queue.heartbeat;
     let lost_after = TimeDelta::from_std(beat * LOST_AFTER_BEATS).unwrap_or_default();
     // Every few beats: a lost job waits at most about two of them past its last beat.
     let mut tick = tokio::time::interval(beat * 2);
     let mut last_prune: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        match app.store.requeue_stale_running(lost_after).await {
+        match app.store().requeue_stale_running(lost_after).await {
             Ok(jobs) => {
                 for (id, connector) in jobs {
                     tracing::warn!(job_id = %id, "job lost with its worker; queued again");
@@ -546,7 +546,7 @@ async fn sweep(app: Arc<App>) {
             }
             Err(e) => tracing::error!(error = %e, "could not sweep lost jobs"),
         }
-        match app.store.overdue_deferred(lost_after).await {
+        match app.store().overdue_deferred(lost_after).await {
             Ok(jobs) => {
                 for (id, connector) in jobs {
                     tracing::warn!(job_id = %id, "deferred job overdue (its queue message was lost); queued again");
@@ -575,7 +575,7 @@ async fn prune_queue(app: Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for round in 0u64.. {
         tick.tick().await;
-        if let Err(e) = app.queue.prune_done(round % thorough == 0).await {
+        if let Err(e) = app.queue().prune_done(round % thorough == 0).await {
             tracing::warn!(error = %e, "could not delete finished messages from the queue");
         }
     }
@@ -583,14 +583,14 @@ async fn prune_queue(app: Arc<App>) {
 
 /// Delete finished jobs and fetch-log entries past `[retention]`.
 pub async fn prune(app: &App) {
-    let r = &app.config.retention;
+    let r = &app.config().retention;
     let max_age = TimeDelta::from_std(r.max_age).unwrap_or(TimeDelta::MAX);
-    match app.store.prune_jobs(max_age, r.max_jobs).await {
+    match app.store().prune_jobs(max_age, r.max_jobs).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "finished jobs past retention deleted"),
         Err(e) => tracing::error!(error = %e, "could not prune finished jobs"),
     }
-    match app.store.prune_fetch_log(max_age, r.max_fetch_log).await {
+    match app.store().prune_fetch_log(max_age, r.max_fetch_log).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "fetch-log entries past retention deleted"),
         Err(e) => tracing::error!(error = %e, "could not prune the fetch log"),

@@ -25,7 +25,7 @@ impl Outage {
         let admin_url = std::env::var("APIARY_TEST_PG_ADMIN")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-        let name = app.app.config.database_url.rsplit_once('/').unwrap().1.to_owned();
+        let name = app.app.config().database_url.rsplit_once('/').unwrap().1.to_owned();
         Outage { admin, name }
     }
 
@@ -109,7 +109,7 @@ async fn database_goes_away(backend: Backend) {
     assert_eq!(status, 503, "{body}");
     assert_eq!(timed_get(&app, "/health").await.0, 200, "alive all along");
     let message = body["store"].as_str().unwrap_or_default().to_owned();
-    assert!(!message.contains(&app.app.config.database_url), "the URL shows in /ready: {message}");
+    assert!(!message.contains(&app.app.config().database_url), "the URL shows in /ready: {message}");
 
     tokio::time::sleep(Duration::from_secs(3)).await; // the slow fetch has its answer by now
     outage.end().await;
@@ -137,7 +137,7 @@ async fn a_full_sqlite_database_holds_the_job_until_there_is_room() {
     // a short recovery time lets the job's next retry probe soon after there is room again.
     let app = spawn_app(Backend::Sqlite, &[("APIARY_BREAKERS__DATABASE_WRITE__RECOVERY_TIMEOUT", "1s")]).await;
     serve_hot_and_slow(&app, "all:full", Duration::from_millis(500)).await;
-    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store().db() else { unreachable!("sqlite backend") };
     let id = app.enqueue("arxiv", json!({"search_query": "all:full"})).await;
     // The writer (one connection) may not grow the file past its size now: an 18 KB result needs
     // new pages.

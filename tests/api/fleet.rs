@@ -93,7 +93,7 @@ impl Fleet {
     }
 
     async fn count(&self, status: &str) -> i64 {
-        let counts = self.app.store.job_counts().await.unwrap();
+        let counts = self.app.store().job_counts().await.unwrap();
         counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
     }
 }
@@ -115,7 +115,7 @@ async fn three_workers_keep_one_quota_together_and_use_it() {
     fleet.start_workers(3);
     let deadline = Instant::now() + Duration::from_secs(90);
     while fleet.count("succeeded").await < 100 {
-        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store.job_counts().await.unwrap());
+        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store().job_counts().await.unwrap());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     fleet.assert_alive();
@@ -157,7 +157,7 @@ async fn three_workers_share_one_breaker() {
     fleet.start_workers(3);
     // Wait for the breaker to open, then for every worker to have stopped calling.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while fleet.app.breaker("arxiv", None).await.unwrap().state.as_str() != "open" {
+    while fleet.app.breakers().get("arxiv", None).await.unwrap().state.as_str() != "open" {
         assert!(Instant::now() < deadline, "breaker never opened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -247,7 +247,7 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
     let _redis = PrivateRedis::start(redis.port);
     let deadline = Instant::now() + Duration::from_secs(60);
     while fleet.count("succeeded").await < 60 {
-        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store.job_counts().await.unwrap());
+        assert!(Instant::now() < deadline, "jobs: {:?}", fleet.app.store().job_counts().await.unwrap());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(fleet.count("failed").await, 0, "no job lost or failed");
@@ -255,14 +255,14 @@ async fn redis_going_away_loses_no_job_and_the_fleet_rejoins() {
     fleet.assert_alive();
     // The fleet state answers again: the first call on a connection broken by the outage fails
     // and reconnects; the app rejoins within its back-off.
-    let f = fleet.app.fleet.as_ref().expect("fleet mode");
+    let f = fleet.app.fleet().expect("fleet mode");
     let deadline = Instant::now() + Duration::from_secs(15);
     // The restarted Redis is empty: the workers' next heartbeats (every 5 s) bring them back.
     while !f.members().await.is_ok_and(|m| m.len() == 2) {
         assert!(Instant::now() < deadline, "Redis is back but the fleet does not see both workers");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let snap = fleet.app.breaker("arxiv", None).await.unwrap();
+    let snap = fleet.app.breakers().get("arxiv", None).await.unwrap();
     assert_eq!(snap.state.as_str(), "closed");
     assert_eq!(seen.lock().unwrap().len(), 60);
 }

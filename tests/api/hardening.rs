@@ -66,7 +66,7 @@ async fn tokens_and_scopes_guard_every_route_but_health() {
     let hold = Some(json!({"state": "open"}));
     let (status, _, body) = call(&app, Method::POST, "/v1/breakers/arxiv", Some(READ), hold.clone()).await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(app.app.breaker("arxiv", None).await.unwrap().state, apiary::resilience::BreakerState::Closed);
+    assert_eq!(app.app.breakers().get("arxiv", None).await.unwrap().state, apiary::resilience::BreakerState::Closed);
     let (status, _, body) = call(&app, Method::POST, "/v1/jobs", None, Some(job())).await;
     assert_eq!(status, 401, "{body}");
 
@@ -120,7 +120,7 @@ async fn an_oversized_body_is_answered_413_and_nothing_is_queued() {
     let hold = json!({"state": "open", "operation": "o".repeat(8 * 1024)});
     let (status, _, body) = call(&app, Method::POST, "/v1/breakers/arxiv", None, Some(hold)).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(app.app.store.job_counts().await.unwrap().iter().map(|(_, n)| n).sum::<i64>(), 0);
+    assert_eq!(app.app.store().job_counts().await.unwrap().iter().map(|(_, n)| n).sum::<i64>(), 0);
     // A body under the cap is served as ever.
     let (status, _, body) = call(&app, Method::POST, "/v1/jobs", None, Some(job())).await;
     assert_eq!(status, 202, "{body}");

@@ -110,7 +110,7 @@ async fn malformed_and_wrong_bodies_are_refused_as_json() {
         assert_eq!(got, status, "{what}: {answer}");
         assert_eq!(code(&answer), expected, "{what}: {answer}");
     }
-    let counts = app.app.store.job_counts().await.unwrap();
+    let counts = app.app.store().job_counts().await.unwrap();
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 0, "a refused request queued a job: {counts:?}");
     still_serving(&app).await;
 }

@@ -69,7 +69,7 @@ async fn round_trip(backend: Backend) {
     assert_eq!(err["error"]["code"], "not_cached");
     let (_, _, list) = app.get("/v1/datasets").await;
     assert_eq!(list["datasets"].as_array().unwrap().len(), 1);
-    assert_eq!(app.app.store.dataset_count().await.unwrap(), 1);
+    assert_eq!(app.app.store().dataset_count().await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,7 +83,7 @@ async fn a_retry_after_of_centuries_defers_within_give_up_after_and_a_new_reques
 
 /// The test database's name, from its URL.
 fn database_name(app: &TestApp) -> String {
-    app.app.config.database_url.rsplit('/').next().unwrap().to_owned()
+    app.app.config().database_url.rsplit('/').next().unwrap().to_owned()
 }
 
 async fn admin_pool() -> sqlx::PgPool {
@@ -266,7 +266,7 @@ async fn huge_parameters_are_refused_briefly_and_nothing_is_stored() {
     assert!(body.to_string().len() < 400, "the refusal quotes the payload: {} bytes", body.to_string().len());
     let (status, _, _) = app.get(&format!("/v1/datasets/arxiv?search_query={}", "y".repeat(30_000))).await;
     assert_eq!(status, 400);
-    let counts = app.app.store.job_counts().await.unwrap();
+    let counts = app.app.store().job_counts().await.unwrap();
     assert!(counts.is_empty(), "a refused enqueue left jobs: {counts:?}");
 }
 
@@ -283,7 +283,7 @@ async fn retention_keeps_the_newest_jobs_and_fetch_log_entries() {
         ids.push(id);
     }
     apiary::queue::prune(&app.app).await;
-    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store().db() else { unreachable!("sqlite backend") };
     let pool = &db.reader;
     let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(pool).await.unwrap();
     let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM fetch_log").fetch_one(pool).await.unwrap();
@@ -416,7 +416,7 @@ async fn a_key_quoted_back_url_encoded_is_scrubbed_and_userinfo_never_shown() {
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(error.contains("[redacted]"), "{error}");
-    let apiary::store::Db::Sqlite(db) = app.app.store.db() else { unreachable!("sqlite backend") };
+    let apiary::store::Db::Sqlite(db) = app.app.store().db() else { unreachable!("sqlite backend") };
     let pool = &db.reader;
     let logged: Vec<Option<String>> = sqlx::query_scalar("SELECT error FROM fetch_log").fetch_all(pool).await.unwrap();
     for text in std::iter::once(error.to_owned()).chain(logged.into_iter().flatten()) {
@@ -431,7 +431,7 @@ async fn a_key_quoted_back_url_encoded_is_scrubbed_and_userinfo_never_shown() {
     let text = connectors.to_string();
     assert!(text.contains("127.0.0.1"), "{text}");
     assert!(!text.contains("hunter2secret"), "a base URL's password is shown: {text}");
-    let settings = format!("{:?}", app.app.config.connector("arxiv").unwrap());
+    let settings = format!("{:?}", app.app.config().connector("arxiv").unwrap());
     assert!(!settings.contains("hunter2secret"), "{settings}");
 }
 

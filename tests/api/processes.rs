@@ -17,15 +17,15 @@ async fn an_api_only_process_sees_the_workers_breakers() {
     ];
     let config = Config::load_with(&[], env).unwrap();
     let workers = App::start(config.clone()).await.unwrap();
-    workers.runs_workers.store(true, std::sync::atomic::Ordering::Relaxed);
+    workers.breakers().serve_workers();
     let api = App::start(config).await.unwrap();
-    assert_eq!(api.breaker_state("arxiv").await, BreakerState::Closed);
+    assert_eq!(api.breakers().state("arxiv").await, BreakerState::Closed);
 
     // The worker process's breaker opens (here: held open by an operator on that process).
-    let stack = workers.fetcher.stack("arxiv").unwrap();
+    let stack = workers.fetcher().stack("arxiv").unwrap();
     stack.breaker(None).unwrap().hold(Some(BreakerState::Open));
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let seen = api.breaker("arxiv", None).await.unwrap();
+    let seen = api.breakers().get("arxiv", None).await.unwrap();
     assert_eq!(seen.state, BreakerState::Open, "the API process must not report its own idle breaker");
     assert_eq!(seen.held, Some(BreakerState::Open));
     // `GET /v1/breakers` on the API process says the same.
@@ -48,7 +48,7 @@ async fn an_api_only_process_sees_the_workers_breakers() {
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        api.breaker_state("arxiv").await,
+        api.breakers().state("arxiv").await,
         BreakerState::HalfOpen,
         "past retry_at an open breaker reads half-open"
     );
@@ -70,7 +70,7 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
         let _ = stopped.await;
     }));
     let api = App::start(config.clone()).await.unwrap();
-    let held = |app: &App, id: &str, op: Option<&str>| app.fetcher.stack(id).unwrap().breaker(op).unwrap().held();
+    let held = |app: &App, id: &str, op: Option<&str>| app.fetcher().stack(id).unwrap().breaker(op).unwrap().held();
     let eventually = |want: Option<BreakerState>, id: &'static str, op: Option<&'static str>| {
         let workers = workers.clone();
         async move {
@@ -85,19 +85,19 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
     };
 
     // Held open through the API process: the worker process's breaker follows within seconds.
-    assert!(api.hold("arxiv", None, Some(BreakerState::Open)).await.unwrap());
+    assert!(api.breakers().hold("arxiv", None, Some(BreakerState::Open)).await.unwrap());
     eventually(Some(BreakerState::Open), "arxiv", None).await;
     // One operation only, on a connector that keeps a breaker per operation.
-    assert!(api.hold("sec_edgar", Some("companyfacts"), Some(BreakerState::Open)).await.unwrap());
+    assert!(api.breakers().hold("sec_edgar", Some("companyfacts"), Some(BreakerState::Open)).await.unwrap());
     eventually(Some(BreakerState::Open), "sec_edgar", Some("companyfacts")).await;
     assert_eq!(held(&workers, "sec_edgar", Some("submissions")), None);
     // Released: the workers let go too, and a process started later sees no hold.
-    assert!(api.hold("arxiv", None, None).await.unwrap());
+    assert!(api.breakers().hold("arxiv", None, None).await.unwrap());
     eventually(None, "arxiv", None).await;
     let later = App::start(config).await.unwrap();
     assert_eq!(held(&later, "arxiv", None), None);
     assert_eq!(held(&later, "sec_edgar", Some("companyfacts")), Some(BreakerState::Open), "a hold survives restarts");
-    assert!(!api.hold("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
+    assert!(!api.breakers().hold("arxiv", Some("nope"), Some(BreakerState::Open)).await.unwrap());
     let _ = stop.send(());
 }
 

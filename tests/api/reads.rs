@@ -46,7 +46,7 @@ async fn a_new_result_reaches_its_own_process_at_once_and_an_api_only_process_wi
 
     // An API-only process on the same database, without workers.
     let env = vec![
-        ("APIARY_DATABASE_URL".to_string(), app.app.config.database_url.clone()),
+        ("APIARY_DATABASE_URL".to_string(), app.app.config().database_url.clone()),
         ("APIARY_API__READ_CACHE_REVALIDATE".to_string(), "500ms".to_string()),
     ];
     let api_only = App::start(Config::load_with(&[], env).unwrap()).await.unwrap();
@@ -58,7 +58,7 @@ async fn a_new_result_reaches_its_own_process_at_once_and_an_api_only_process_wi
             assert_eq!(record_count(&http, &format!("{base}{path}")).await, 10, "{base}");
         }
     }
-    assert!(api_only.reads.bytes() > 0, "the API-only process did not keep the read in memory");
+    assert!(api_only.reads().bytes() > 0, "the API-only process did not keep the read in memory");
 
     // The upstream's answer changes; the worker's process serves it as soon as the job ends.
     let id = app.enqueue("arxiv", params).await;

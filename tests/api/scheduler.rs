@@ -26,7 +26,7 @@ async fn three_schedulers_enqueue_each_tick_once() {
         apps.push(App::start(config.clone()).await.unwrap());
     }
     run_schedulers(&apps, Duration::from_millis(4500)).await;
-    let apiary::store::Db::Postgres(pool) = apps[0].store.db() else { panic!("postgres store") };
+    let apiary::store::Db::Postgres(pool) = apps[0].store().db() else { panic!("postgres store") };
     let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
     // 4.5 s of a 1 s sync: the tick we started in plus 4 or 5 more — never three times that.
     assert!((4..=6).contains(&ticks), "{ticks} ticks claimed by three schedulers in 4.5 s");
@@ -76,9 +76,9 @@ async fn a_cron_sync_catches_up_once_then_ticks_once_per_time_across_schedulers(
     let apps = [App::start(config.clone()).await.unwrap(), App::start(config).await.unwrap()];
     // The last tick anyone claimed was a minute ago: sixty ticks were missed while nobody ran.
     let a_minute_ago = chrono::Utc::now().timestamp() - 60;
-    assert!(apps[0].store.claim_tick(&key, a_minute_ago, "earlier").await.unwrap());
+    assert!(apps[0].store().claim_tick(&key, a_minute_ago, "earlier").await.unwrap());
     run_schedulers(&apps, Duration::from_millis(3500)).await;
-    let apiary::store::Db::Postgres(pool) = apps[0].store.db() else { panic!("postgres store") };
+    let apiary::store::Db::Postgres(pool) = apps[0].store().db() else { panic!("postgres store") };
     let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_ticks").fetch_one(pool).await.unwrap();
     // The old tick, one catch-up, then one per second for 3.5 s — from two schedulers, not twice that.
     assert!((4..=7).contains(&ticks), "{ticks} ticks");
