@@ -36,6 +36,17 @@ pub enum Outcome {
     Ignored,
 }
 
+impl Outcome {
+    /// The outcome as spans name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
 /// Leave to make one call. Plain data: acquiring one allocates nothing.
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a permit must be given back with record() or release()"]

@@ -7,19 +7,23 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use apiary_connectors::ConnectorError;
+use apiary_connectors::{ConnectorError, ErrorClass};
 use tokio::time::Instant;
 
-use super::breaker::{self, Breaker, BreakerState, Outcome, Snapshot};
-use super::fleet::{self, Fleet, FleetPermit, RedisDown};
+use super::breaker::{Breaker, BreakerState, Outcome, Snapshot};
+use super::fleet::{self, Fleet, RedisDown};
 use super::limiter::Limiter;
 use super::{CallError, backoff};
 use crate::config::{BreakerSettings, ConnectorSettings, FetchSettings, Quota};
 
 mod circuit;
+mod gate;
 mod meters;
+#[cfg(test)]
+mod tests;
 
 use circuit::Circuit;
+use gate::{Alone, Gate, Shared};
 use meters::{Meters, outcome_index};
 use tracing::Instrument as _;
 
@@ -54,13 +58,6 @@ pub struct Stack {
     /// When this process last probed the connector's breaker in the background, and whether the
     /// upstream answered.
     last_probe: Mutex<Option<(chrono::DateTime<chrono::Utc>, bool)>>,
-}
-
-/// Leave to call, from whichever breaker decided.
-#[derive(Debug, Clone, Copy)]
-enum Gate {
-    Local(breaker::Permit),
-    Fleet(FleetPermit),
 }
 
 /// How long a fleet breaker snapshot serves reads.
@@ -220,91 +217,6 @@ impl Stack {
         true
     }
 
-    async fn admit(&self, circuit: &Circuit) -> Result<Gate, Duration> {
-        if let Some(fleet) = &self.fleet {
-            match fleet.acquire(&circuit.key, &self.settings).await {
-                Ok(Ok(permit)) => return Ok(Gate::Fleet(permit)),
-                Ok(Err(wait)) => return Err(wait),
-                Err(RedisDown) => {}
-            }
-        }
-        circuit.breaker.try_acquire().map(Gate::Local)
-    }
-
-    fn release(&self, circuit: &Circuit, gate: Gate) {
-        if let Gate::Local(permit) = gate {
-            circuit.breaker.release(permit);
-        }
-        // A fleet probe lease expires on its own within one call timeout.
-    }
-
-    /// Wait for a slot of every quota, or return the wait when it is too long to take here.
-    /// `Ok` holds the moment the wait ended, which is when the call starts.
-    async fn pace(&self, now: Instant) -> Result<Instant, Duration> {
-        let Some(fleet) = &self.fleet else { return self.pace_locally(&self.limiter, now).await };
-        let alone = self.limiter.until_free();
-        if alone > self.max_wait {
-            return Err(alone);
-        }
-        match fleet.rate(self.id, &self.quotas, self.max_wait).await {
-            Ok(Ok(wait)) => {
-                let now = Instant::now();
-                let _ = self.limiter.reserve(now + wait, Duration::MAX);
-                if wait.is_zero() {
-                    return Ok(now);
-                }
-                metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
-                tokio::time::sleep(wait).await;
-                Ok(Instant::now())
-            }
-            Ok(Err(wait)) => Err(wait),
-            Err(RedisDown) => self.pace_locally(&self.fallback, Instant::now()).await,
-        }
-    }
-
-    /// [`Limiter::acquire`] as of `now`, which is when the call starts when there is no wait.
-    async fn pace_locally(&self, limiter: &Limiter, now: Instant) -> Result<Instant, Duration> {
-        let wait = limiter.reserve(now, self.max_wait)?;
-        if wait.is_zero() {
-            return Ok(now);
-        }
-        metrics::histogram!("apiary_rate_limit_wait_seconds").record(wait.as_secs_f64());
-        tokio::time::sleep(wait).await;
-        Ok(Instant::now())
-    }
-
-    async fn record(&self, circuit: &Circuit, gate: Gate, outcome: Outcome, elapsed: Duration) {
-        match gate {
-            Gate::Local(permit) => circuit.breaker.record(permit, outcome, elapsed),
-            Gate::Fleet(permit) => {
-                let failed = match outcome {
-                    Outcome::Failure => true,
-                    Outcome::Success => elapsed > self.settings.slow_call_threshold,
-                    // Not the upstream's fault: counts for nothing, but a probe still ends.
-                    Outcome::Ignored if !permit.probe => return,
-                    Outcome::Ignored => false,
-                };
-                let Some(fleet) = &self.fleet else { return };
-                if let Ok(Some(state)) = fleet.record(&circuit.key, &self.settings, permit, failed).await {
-                    circuit.forget_view();
-                    let operation = circuit.operation();
-                    breaker::transitioned(self.id, operation, state);
-                    breaker::gauge(self.id, operation, state);
-                    let operation = operation.unwrap_or_default();
-                    match state {
-                        BreakerState::Open => tracing::warn!(connector = self.id, operation, "fleet breaker opened"),
-                        _ => tracing::info!(
-                            connector = self.id,
-                            operation,
-                            to = state.as_str(),
-                            "fleet breaker changed state"
-                        ),
-                    }
-                }
-            }
-        }
-    }
-
     /// Run `call` through timeout, limiter, breaker and retry. `call` performs one attempt of
     /// `operation` (the request's [`step`](apiary_connectors::Request::step), which picks the
     /// breaker when the connector keeps one per operation) and classifies its result.
@@ -322,28 +234,40 @@ impl Stack {
     pub async fn call_counted<T, F, Fut>(
         &self,
         operation: &str,
-        mut call: F,
+        call: F,
         not_modified: impl Fn(&T) -> bool,
     ) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ConnectorError>>,
     {
+        match &self.fleet {
+            None => self.run(&Alone(self), operation, call, not_modified).await,
+            Some(fleet) => self.run(&Shared { stack: self, fleet }, operation, call, not_modified).await,
+        }
+    }
+
+    /// [`Stack::call_counted`]'s steps, with breaker and quota state kept by `gate`: admit, pace,
+    /// attempt, record, and the wait before the next attempt; until a value, an error for good,
+    /// or a deferral.
+    async fn run<G, T, F, Fut>(
+        &self,
+        gate: &G,
+        operation: &str,
+        mut call: F,
+        not_modified: impl Fn(&T) -> bool,
+    ) -> Result<T, CallError>
+    where
+        G: Gate,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
+    {
         let circuit = self.circuit(operation);
         let mut attempt = 0;
         loop {
-            // Without a fleet, admission and recording are plain calls on the local breaker.
             let now = Instant::now();
-            let admitted = match self.fleet {
-                None => tracing::debug_span!("breaker", operation)
-                    .in_scope(|| circuit.breaker.try_acquire_at(now))
-                    .map(Gate::Local),
-                Some(_) => {
-                    self.admit(circuit).instrument(tracing::debug_span!("breaker", operation, fleet = true)).await
-                }
-            };
-            let gate = match admitted {
-                Ok(gate) => gate,
+            let permit = match gate.admit(circuit, now).instrument(tracing::debug_span!("breaker", operation)).await {
+                Ok(permit) => permit,
                 Err(retry_in) => {
                     self.meters
                         .rejections
@@ -352,10 +276,10 @@ impl Stack {
                     return Err(CallError::Deferred { wait: retry_in, reason: circuit.open_reason.clone() });
                 }
             };
-            let started = match self.pace(now).instrument(tracing::debug_span!("limiter")).await {
+            let started = match gate.pace(now).instrument(tracing::debug_span!("limiter")).await {
                 Ok(started) => started,
                 Err(wait) => {
-                    self.release(circuit, gate);
+                    gate.release(circuit, permit);
                     self.meters
                         .deferrals
                         .get_or_init(|| metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id))
@@ -365,13 +289,12 @@ impl Stack {
             };
             attempt += 1;
             let span = tracing::debug_span!("attempt", attempt, outcome = tracing::field::Empty);
-            let result = match self.attempt(started, call()).instrument(span.clone()).await {
-                Some(r) => r,
-                None => Err(ConnectorError::transient(format!(
+            let result = self.attempt(started, call()).instrument(span.clone()).await.unwrap_or_else(|| {
+                Err(ConnectorError::transient(format!(
                     "no answer within {}",
                     crate::config::format_duration(self.timeout)
-                ))),
-            };
+                )))
+            });
             let ended = Instant::now();
             let elapsed = ended.saturating_duration_since(started);
             let outcome = match &result {
@@ -379,53 +302,51 @@ impl Stack {
                 Err(e) if e.counts_against_upstream() => Outcome::Failure,
                 Err(_) => Outcome::Ignored,
             };
-            match gate {
-                Gate::Local(permit) => circuit.breaker.record_at(permit, outcome, elapsed, ended),
-                Gate::Fleet(_) => self.record(circuit, gate, outcome, elapsed).await,
-            }
-            let label = result.as_ref().map(&not_modified).map_err(|e| e.class);
-            span.record(
-                "outcome",
-                match outcome {
-                    Outcome::Success => "success",
-                    Outcome::Failure => "failure",
-                    Outcome::Ignored => "ignored",
-                },
-            );
-            self.meters.calls[outcome_index(&label)]
-                .get_or_init(|| {
-                    let label = match label {
-                        Ok(false) => "success",
-                        Ok(true) => "not_modified",
-                        Err(class) => class.as_str(),
-                    };
-                    metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label)
-                })
-                .increment(1);
-            self.meters
-                .call_seconds
-                .get_or_init(|| metrics::histogram!("apiary_upstream_call_seconds", "connector" => self.id))
-                .record(elapsed.as_secs_f64());
+            gate.record(circuit, permit, outcome, elapsed, ended).await;
+            span.record("outcome", outcome.as_str());
+            self.count(result.as_ref().map(&not_modified).map_err(|e| e.class), elapsed);
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if !err.is_retryable() || attempt >= self.max_attempts {
-                return Err(CallError::Failed(err));
-            }
-            let wait = match err.retry_after {
-                Some(asked) => asked,
-                None => self.backoff.delay(attempt - 1),
-            };
-            if wait > self.max_wait {
-                return Err(CallError::Deferred {
-                    wait,
-                    reason: format!("{} asked us to wait ({})", self.id, err.message).into(),
-                });
-            }
-            tracing::info!(connector = self.id, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+            let wait = self.next_wait(err, attempt)?;
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Count one attempt, by how it ended (whether a success was `not_modified`, or the error's
+    /// class), and its duration.
+    fn count(&self, label: Result<bool, ErrorClass>, elapsed: Duration) {
+        self.meters.calls[outcome_index(&label)]
+            .get_or_init(|| {
+                let label = match label {
+                    Ok(false) => "success",
+                    Ok(true) => "not_modified",
+                    Err(class) => class.as_str(),
+                };
+                metrics::counter!("apiary_upstream_calls_total", "connector" => self.id, "outcome" => label)
+            })
+            .increment(1);
+        self.meters
+            .call_seconds
+            .get_or_init(|| metrics::histogram!("apiary_upstream_call_seconds", "connector" => self.id))
+            .record(elapsed.as_secs_f64());
+    }
+
+    /// After failed attempt number `attempt`, how long to wait before the next one; or how the
+    /// call ends: for good (not retryable, or attempts spent), or deferred when the wait, the
+    /// upstream's `Retry-After` or the backoff, is longer than `fetch.max_wait`.
+    fn next_wait(&self, err: ConnectorError, attempt: u32) -> Result<Duration, CallError> {
+        if !err.is_retryable() || attempt >= self.max_attempts {
+            return Err(CallError::Failed(err));
+        }
+        let wait = err.retry_after.unwrap_or_else(|| self.backoff.delay(attempt - 1));
+        if wait > self.max_wait {
+            let reason = format!("{} asked us to wait ({})", self.id, err.message).into();
+            return Err(CallError::Deferred { wait, reason });
+        }
+        tracing::info!(connector = self.id, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+        Ok(wait)
     }
 }
 
