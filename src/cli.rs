@@ -222,7 +222,7 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
         let app = app.clone();
         let stop = stopped();
         tasks.spawn(async move {
-            crate::queue::run_scheduler(app, stop).await;
+            crate::service::run_scheduler(app, stop).await;
             Ok(())
         });
     }
@@ -235,7 +235,7 @@ async fn run(app: Arc<App>, parts: Parts) -> anyhow::Result<ExitCode> {
         );
         let app = app.clone();
         let stop = stopped();
-        tasks.spawn(async move { crate::queue::run_workers(app, stop).await.context("workers") });
+        tasks.spawn(async move { crate::service::run_workers(app, stop).await.context("workers") });
     }
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down; finishing jobs in flight"),

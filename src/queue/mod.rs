@@ -1,4 +1,6 @@
-//! The job queue: apalis 1.0 over SQLite (the embedded default), Postgres or Redis.
+//! The job queue: apalis 1.0 over SQLite (the embedded default), Postgres or Redis. This module
+//! is only the adapter: it pushes messages and serves its lanes with the [`Runner`] it is given
+//! (the jobs service, [`crate::service`]); it knows nothing of what a job does.
 //!
 //! A queued message carries only the job's id; the job itself (connector, parameters, status,
 //! attempts, last error) lives in the store's `jobs` table, where it can be read after the queue
@@ -15,18 +17,16 @@
 //! upstream wait in their lane and never hold the worker slots of another. The queue named
 //! `queue.name` itself is still served, so that messages queued by an older release drain.
 
-mod scheduler;
+mod serve;
 mod wake;
-mod worker;
 
 use std::time::Duration;
 
 use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use scheduler::run_scheduler;
+pub use serve::Runner;
 pub use wake::Nudge;
-pub use worker::{prune, run_workers};
 
 use crate::config::{Config, QueueBackend};
 

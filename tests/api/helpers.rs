@@ -114,7 +114,7 @@ pub async fn spawn_app(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp 
     tokio::spawn({
         let app = app.clone();
         async move {
-            let _ = apiary::queue::run_workers(app, async move {
+            let _ = apiary::service::run_workers(app, async move {
                 stopped.await;
                 let _ = api_stop.send(true);
             })

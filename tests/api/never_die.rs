@@ -282,7 +282,7 @@ async fn retention_keeps_the_newest_jobs_and_fetch_log_entries() {
         app.wait_job(&id, &["succeeded", "failed"]).await;
         ids.push(id);
     }
-    apiary::queue::prune(&app.app).await;
+    apiary::service::prune(&app.app).await;
     let apiary::store::Db::Sqlite(db) = app.app.store().db() else { unreachable!("sqlite backend") };
     let pool = &db.reader;
     let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(pool).await.unwrap();

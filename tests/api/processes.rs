@@ -66,7 +66,7 @@ async fn a_hold_set_through_an_api_only_process_reaches_the_workers() {
     let config = Config::load_with(&[], env).unwrap();
     let workers = App::start(config.clone()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(apiary::queue::run_workers(workers.clone(), async move {
+    tokio::spawn(apiary::service::run_workers(workers.clone(), async move {
         let _ = stopped.await;
     }));
     let api = App::start(config.clone()).await.unwrap();

@@ -90,7 +90,7 @@ async fn run_schedulers(apps: &[std::sync::Arc<App>], how_long: Duration) {
     let mut tasks = Vec::new();
     for app in apps {
         let mut rx = stop.subscribe();
-        tasks.push(tokio::spawn(apiary::queue::run_scheduler(app.clone(), async move {
+        tasks.push(tokio::spawn(apiary::service::run_scheduler(app.clone(), async move {
             let _ = rx.wait_for(|s| *s).await;
         })));
     }

@@ -1,25 +1,25 @@
 //! The fetch worker: runs one job — claim it, fetch through the connector's stack, store the
 //! result or record why not — and hands deferred jobs back to the queue.
 //!
-//! Nothing outside stops it: a queue or database that goes away ends a lane's apalis worker,
-//! which is started again with backoff until it answers; a store write that fails is retried before
-//! the job is let go; a running job beats a heartbeat into its row so the lost-job sweep only
-//! takes back jobs whose worker really died.
+//! Nothing outside stops it: a queue that goes away ends only a lane's apalis worker, which the
+//! queue starts again ([`Queue::serve`](crate::queue::Queue::serve)); a store write that fails is retried before the job is
+//! let go; a running job beats a heartbeat into its row so the lost-job sweep only takes back
+//! jobs whose worker really died.
 
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::*;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{FetchJob, Queue, QueueError};
 use crate::app::{App, Question};
 use crate::fetch::Fetched;
 use crate::groups;
+use crate::queue::{FetchJob, QueueError, Runner};
 use crate::resilience::{CallError, is_loud};
 use crate::store::{Failover, FetchLog, JobStatus, Kept, NewResult, NextMember, StoreError};
 
@@ -30,18 +30,11 @@ const LOST_AFTER_BEATS: u32 = 6;
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// How long a job keeps retrying a store write that fails for a transient reason.
 const STORE_PATIENCE: Duration = Duration::from_secs(120);
-/// First and longest pause between two starts of a lane's worker while its queue is away.
-const RESTART_MIN: Duration = Duration::from_millis(500);
-const RESTART_MAX: Duration = Duration::from_secs(30);
-/// How long jobs in flight get to finish at shutdown.
-const DRAIN: Duration = Duration::from_secs(30);
 
-/// Run fetch workers until `shutdown` resolves; jobs in flight are finished first (for up to
-/// [`DRAIN`]).
-///
-/// Each lane's worker is supervised on its own: one that ends with an error (its queue went
-/// away) is started again after a pause that doubles up to [`RESTART_MAX`] while the failures
-/// go on, and the other lanes carry on meanwhile.
+/// Run fetch workers until `shutdown` resolves; jobs in flight are finished first (see
+/// [`Queue::serve`](crate::queue::Queue::serve), which supervises each lane's worker on its own), beside the sweeps that
+/// take back lost jobs, prune what is past retention, follow operators' holds and probe open
+/// breakers.
 pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueError> {
     app.breakers().serve_workers();
     let (stop_tx, stop) = watch::channel(false);
@@ -57,138 +50,43 @@ pub async fn run_workers(app: Arc<App>, shutdown: impl Future<Output = ()> + Sen
     if !app.config().fetch.probe_interval.is_zero() {
         tokio::spawn(until(stop.clone(), probe_breakers(app.clone())));
     }
+    let config = app.config().clone();
+    let concurrency = move |lane: &str| config.connector(lane).map_or(config.queue.concurrency, |c| c.concurrency);
     let poll = app.config().queue.poll_interval;
-    let mut lanes = tokio::task::JoinSet::new();
-    // The same supervision on each backend; the backends' types differ, so the code is stamped out.
-    // On every backend a lane's worker looks for jobs every poll interval and when nudged.
-    macro_rules! supervise {
-        ($queues:expr) => {{
-            let queues = $queues;
-            let mut all = vec![("shared", queues.shared.clone(), app.config().queue.concurrency)];
-            for (id, q) in &queues.lanes {
-                let concurrency = app.config().connector(id).map_or(app.config().queue.concurrency, |c| c.concurrency);
-                all.push((*id, q.clone(), concurrency));
-            }
-            for (lane, q, concurrency) in all {
-                let (app, stop) = (app.clone(), stop.clone());
-                lanes.spawn(async move {
-                    let mut pause = RESTART_MIN;
-                    loop {
-                        let started = std::time::Instant::now();
-                        // apalis registers workers by name and refuses a second live one: each
-                        // start needs its own.
-                        let worker = WorkerBuilder::new(format!("apiary-fetch-{lane}-{}", worker_id()))
-                            .backend(q.storage.clone().poll_with_strategy(q.nudge.strategy(poll)))
-                            .concurrency(concurrency)
-                            .data(app.clone())
-                            .build(handle);
-                        let signal = stopped(stop.clone());
-                        let result = worker
-                            .run_until(async move {
-                                signal.await;
-                                Ok::<(), std::io::Error>(())
-                            })
-                            .await;
-                        if *stop.borrow() {
-                            return;
-                        }
-                        // A worker that ran a good while before failing starts the backoff over.
-                        if started.elapsed() > RESTART_MAX * 4 {
-                            pause = RESTART_MIN;
-                        }
-                        match result {
-                            Ok(()) => tracing::error!(lane, "fetch worker stopped on its own; starting it again"),
-                            Err(e) => tracing::error!(lane, error = %e, retry_in_ms = pause.as_millis() as u64, "fetch worker failed; starting it again"),
-                        }
-                        metrics::counter!("apiary_worker_restarts_total", "lane" => lane).increment(1);
-                        let mut watching = stop.clone();
-                        tokio::select! {
-                            _ = back_or_after(&app, pause) => {}
-                            _ = watching.wait_for(|s| *s) => return,
-                        }
-                        pause = (pause * 2).min(RESTART_MAX);
-                    }
-                });
-            }
-        }};
-    }
-    match app.queue().clone() {
-        Queue::Sqlite(queues) => supervise!(queues),
-        Queue::Postgres(queues) => supervise!(queues),
-        Queue::Redis(queues) => supervise!(queues),
-    }
-    stopped(stop).await;
-    if tokio::time::timeout(DRAIN, async { while lanes.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!("jobs still running after the drain period; they will be taken back by the lost-job sweep");
-    }
+    app.queue().clone().serve(Arc::new(Jobs(app.clone())), concurrency, poll, stop).await;
     Ok(())
 }
 
-/// Resolves after `pause`, or as soon as a queue that did not answer answers again (asked every
-/// second), so that a lane restarts within a second of its queue coming back, however long the
-/// backoff grew.
-async fn back_or_after(app: &App, pause: Duration) {
-    let until = tokio::time::Instant::now() + pause;
-    let mut was_down = false;
-    loop {
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
-        let up = tokio::time::timeout(Duration::from_secs(1), app.queue().ping()).await.is_ok_and(|r| r.is_ok());
-        if up && was_down {
-            return;
-        }
-        was_down |= !up;
-    }
-}
-
-/// Resolves once `stop` says so.
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 /// Run `task` until `stop` says so.
-async fn until(stop: watch::Receiver<bool>, task: impl Future<Output = ()>) {
+async fn until(mut stop: watch::Receiver<bool>, task: impl Future<Output = ()>) {
     tokio::select! {
-        _ = stopped(stop) => {}
+        _ = stop.wait_for(|s| *s) => {}
         _ = task => {}
     }
 }
 
-/// This process among the workers sharing a queue: host, process id and a random suffix (a
-/// restarted process on the same host and pid must not collide with its predecessor's record).
-fn worker_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "host".into());
-    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
+/// The queue's [`Runner`]: each message runs the job it names.
+struct Jobs(Arc<App>);
 
-async fn handle(job: FetchJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
-    // The job runs as a task of its own, awaited here: should this lane's worker fail (its queue
-    // went away) and be dropped, a job in flight still finishes and records how it went, rather
-    // than being cut off mid-fetch and left to the lost-job sweep.
-    let app = app.0.clone();
-    let run = tokio::spawn(async move {
-        let span = tracing::info_span!(
-            "job",
-            job_id = %job.id,
-            connector = tracing::field::Empty,
-            request_id = tracing::field::Empty
-        );
-        if let Err(e) = run_job(&app, &job.id).instrument(span).await {
-            // The store kept failing: the message is all that still knows of the job, so it goes
-            // back on the queue rather than being dropped.
-            tracing::error!(job_id = %job.id, error = %e, "job could not be recorded; queued again");
-            let connector = app.store().job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
-            requeue(app, job.id, connector, Some(Duration::from_secs(5)));
-        }
-    });
-    run.await.map_err(|e| Box::new(e) as BoxDynError)
+impl Runner for Jobs {
+    fn run(&self, job: FetchJob) -> BoxFuture<'static, ()> {
+        let app = self.0.clone();
+        Box::pin(async move {
+            let span = tracing::info_span!(
+                "job",
+                job_id = %job.id,
+                connector = tracing::field::Empty,
+                request_id = tracing::field::Empty
+            );
+            if let Err(e) = run_job(&app, &job.id).instrument(span).await {
+                // The store kept failing: the message is all that still knows of the job, so it
+                // goes back on the queue rather than being dropped.
+                tracing::error!(job_id = %job.id, error = %e, "job could not be recorded; queued again");
+                let connector = app.store().job(&job.id).await.ok().flatten().map(|r| r.connector).unwrap_or_default();
+                requeue(app, job.id, connector, Some(Duration::from_secs(5)));
+            }
+        })
+    }
 }
 
 /// Run `write` until it succeeds, retrying transient failures (the database went away, is full
