@@ -98,8 +98,9 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init_logs(cli.log_format);
+    // Before the first HTTP client, which the trace exporter may build.
     crate::install_tls();
+    let _tracing = crate::telemetry::init_logs(cli.log_format);
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {

@@ -128,7 +128,7 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 }
 
 #[derive(Deserialize)]
-pub struct ForceBreaker {
+pub struct HoldBreaker {
     /// `open`, `closed`, or `auto` to release a hold.
     state: String,
     /// One operation's breaker (with `breaker.per_operation`); without it, every breaker of the
@@ -139,7 +139,7 @@ pub struct ForceBreaker {
 pub async fn hold_breaker(
     State(app): State<Arc<App>>,
     Path(connector): Path<String>,
-    body: Result<Json<ForceBreaker>, JsonRejection>,
+    body: Result<Json<HoldBreaker>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body.map_err(body_rejection)?;
     let stack = app

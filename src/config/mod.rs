@@ -222,6 +222,10 @@ pub struct ApiToken {
 /// The variable that holds the API's tokens: `admin:TOKEN,read:TOKEN`.
 pub const TOKENS_VAR: &str = "APIARY_API_TOKENS";
 
+/// The OTLP collector traces go to: read by the log setup, before and apart from the
+/// configuration (`telemetry`).
+pub const OTLP_VAR: &str = "APIARY_OTLP_ENDPOINT";
+
 /// Tokens shorter than this are refused: they could be guessed.
 const MIN_TOKEN_LEN: usize = 16;
 
@@ -474,7 +478,8 @@ impl Config {
         }
         // Keys and API tokens are read separately so that they keep their exact text and never pass
         // through figment's value parsing (a numeric key would otherwise become a number).
-        for (k, v) in env.iter().filter(|(k, _)| !k.ends_with("__API_KEY") && k.as_str() != TOKENS_VAR) {
+        let apart = |k: &str| k.ends_with("__API_KEY") || k == TOKENS_VAR || k == OTLP_VAR;
+        for (k, v) in env.iter().filter(|(k, _)| !apart(k)) {
             figment = figment.merge(Serialized::default(&env_path(k), parse_env_value(v)));
         }
         let raw: raw::Config = figment.extract().map_err(|e| ConfigError(describe_figment(e, &env)))?;

@@ -35,6 +35,10 @@ use crate::config::{Config, QueueBackend};
 pub struct FetchJob {
     /// Id of the row in the store's `jobs` table.
     pub id: String,
+    /// The trace the job continues (a W3C `traceparent`), when traces are exported: the one of
+    /// whatever pushed it (the request that queued it, the run that deferred it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +171,8 @@ impl Queue {
 
     /// Put the job with id `id` on `connector`'s lane, to run after `delay`.
     pub async fn push(&self, id: &str, connector: &str, delay: Option<Duration>) -> Result<(), QueueError> {
-        let mut task = TaskBuilder::new(FetchJob { id: id.to_owned() }).max_attempts(1);
+        let job = FetchJob { id: id.to_owned(), trace: crate::telemetry::current_trace() };
+        let mut task = TaskBuilder::new(job).max_attempts(1);
         if let Some(delay) = delay.map(|d| d.min(MAX_DELAY)) {
             // apalis schedules in whole seconds; round up so a job never runs before its time.
             task = task.run_after(Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0)));

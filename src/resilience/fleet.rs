@@ -234,6 +234,8 @@ impl Fleet {
                 }
             };
         let now = time.0 * 1000 + time.1 / 1000;
+        // An operator's hold; its field is named `forced`, as the scripts and every process of
+        // the fleet, older releases too, read it.
         let held = hash.get("forced").and_then(|f| BreakerState::parse(f));
         let mut state = hash.get("state").and_then(|s| BreakerState::parse(s)).unwrap_or(BreakerState::Closed);
         let until: Option<i64> = hash.get("until").and_then(|u| u.parse().ok());

@@ -78,6 +78,7 @@ impl Runner for Jobs {
                 connector = tracing::field::Empty,
                 request_id = tracing::field::Empty
             );
+            crate::telemetry::continue_trace(&span, job.trace.as_deref());
             if let Err(e) = run_job(&app, &job.id).instrument(span).await {
                 // The store kept failing: the message is all that still knows of the job, so it
                 // goes back on the queue rather than being dropped.

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod never_die;
 mod observability;
+mod otlp;
 mod probes;
 mod processes;
 mod reads;
