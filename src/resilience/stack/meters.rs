@@ -7,8 +7,8 @@ use metrics::{Counter, Histogram};
 
 /// This stack's metric handles. Building one through `metrics::counter!` with labels makes a key
 /// and looks it up in the recorder's registry, which cost more than the rest of a call did; each
-/// handle is therefore built on first use (so a series appears in `/metrics` exactly when it
-/// used to: at its first increment) and reused after. The handle belongs to the recorder
+/// handle is therefore built on first use (so a series appears in `/metrics` at its first
+/// increment, as with the macro at each call) and reused after. The handle belongs to the recorder
 /// installed at that first use: `App::start` installs the Prometheus recorder before any stack
 /// exists.
 #[derive(Default)]
