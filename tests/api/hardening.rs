@@ -188,8 +188,7 @@ async fn apiary_health_says_whether_the_api_answers() {
     let url = apiary.url.clone();
     assert!(health(&["--url", &url]).status.success());
     assert!(health(&["--ready", "--url", &url]).status.success());
-    let _ = apiary.child.kill();
-    let _ = apiary.child.wait();
+    apiary.stop();
     let down = health(&["--url", &url]);
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("/health"), "{}", String::from_utf8_lossy(&down.stderr));

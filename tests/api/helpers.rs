@@ -183,6 +183,31 @@ pub struct Binary {
     _sharing: tokio::sync::OwnedRwLockReadGuard<()>,
 }
 
+impl Binary {
+    /// Kill the process; what it wrote, stdout then stderr, when its output was kept.
+    pub fn stop(&mut self) -> String {
+        use std::io::Read as _;
+        let _ = self.child.kill();
+        let mut text = Vec::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_end(&mut text);
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_end(&mut text);
+        }
+        let _ = self.child.wait();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+}
+
+/// A test that fails midway leaves no process behind.
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Start `apiary ARGS` with `env`, its output kept when `keep_output` (else dropped), and wait
 /// until it answers `/health`.
 pub async fn start_binary(args: &[&str], env: &[(&str, &str)], keep_output: bool) -> Binary {

@@ -242,8 +242,7 @@ async fn a_flood_of_distinct_enqueues_is_capped_and_answered() {
         metrics.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |n| n.trim().parse().unwrap())
     };
     let health = http.get(format!("{url}/health")).send().await.map(|r| r.status().as_u16());
-    let _ = apiary.child.kill();
-    let _ = apiary.child.wait();
+    apiary.stop();
     let accepted = answers.iter().filter(|(s, ..)| *s == 202).count();
     let refused =
         answers.iter().filter(|(s, retry, code)| *s == 429 && *retry && code.as_deref() == Some("queue_full")).count();

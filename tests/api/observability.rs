@@ -196,9 +196,7 @@ async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
     let replaced = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!replaced.is_empty() && replaced != minted && !replaced.contains(' '), "{replaced}");
 
-    let _ = apiary.child.kill();
-    let out = apiary.child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let logs = apiary.stop();
     let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let carrying = |message: &str| {
         lines.iter().find(|l| l["message"] == message && l.to_string().contains("client-req-42")).cloned()

@@ -137,7 +137,7 @@ mod export {
             assert!(Instant::now() < deadline, "no upsert span reached the collector: {:?}", spans.lock().unwrap());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let _ = apiary.child.kill();
+        apiary.stop();
         let spans = spans.lock().unwrap().clone();
         let request = spans
             .iter()
@@ -179,9 +179,7 @@ async fn without_the_feature_the_endpoint_is_refused_loudly_and_jobs_still_run()
     let env = [("APIARY_CONNECTORS__ARXIV__BASE_URL", uri.as_str()), ("APIARY_OTLP_ENDPOINT", "http://127.0.0.1:9")];
     let mut apiary = start_binary(&["run"], &env, true).await;
     one_job(&apiary.url, "no-traces-1").await;
-    let _ = apiary.child.kill();
-    let out = apiary.child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stderr);
+    let logs = apiary.stop();
     assert!(
         logs.lines().any(|l| l.contains("traces are not exported") && l.contains("--features otlp")),
         "no line saying traces are not exported:\n{logs}"
