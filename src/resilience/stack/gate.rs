@@ -31,11 +31,31 @@ pub(super) trait Gate {
 
     /// Count a call's outcome against the breaker that admitted it.
     async fn record(&self, circuit: &Circuit, permit: Permit, outcome: Outcome, elapsed: Duration, ended: Instant);
+}
 
-    /// Give back a permit whose call was not made.
-    fn release(&self, circuit: &Circuit, permit: Permit) {
-        if let Permit::Local(permit) = permit {
-            circuit.breaker.release(permit);
+/// A permit not yet recorded: it goes back to its breaker unless [`Admitted::take`]n for the
+/// record, so that a call that is not made (its quota is spent) or is dropped midway (a job cut
+/// off at shutdown) never keeps a half-open breaker's probe slot.
+pub(super) struct Admitted<'c> {
+    circuit: &'c Circuit,
+    permit: Option<Permit>,
+}
+
+impl<'c> Admitted<'c> {
+    pub(super) fn new(circuit: &'c Circuit, permit: Permit) -> Admitted<'c> {
+        Admitted { circuit, permit: Some(permit) }
+    }
+
+    /// The permit, to record the call's outcome with.
+    pub(super) fn take(mut self) -> Option<Permit> {
+        self.permit.take()
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(Permit::Local(permit)) = self.permit.take() {
+            self.circuit.breaker.release(permit);
         }
         // A fleet probe lease expires on its own within one call timeout.
     }

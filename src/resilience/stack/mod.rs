@@ -23,7 +23,7 @@ mod meters;
 mod tests;
 
 use circuit::Circuit;
-use gate::{Alone, Gate, Shared};
+use gate::{Admitted, Alone, Gate, Shared};
 use meters::{Meters, outcome_index};
 use tracing::Instrument as _;
 
@@ -266,8 +266,8 @@ impl Stack {
         let mut attempt = 0;
         loop {
             let now = Instant::now();
-            let permit = match gate.admit(circuit, now).instrument(tracing::debug_span!("breaker", operation)).await {
-                Ok(permit) => permit,
+            let admitted = match gate.admit(circuit, now).instrument(tracing::debug_span!("breaker", operation)).await {
+                Ok(permit) => Admitted::new(circuit, permit),
                 Err(retry_in) => {
                     self.meters
                         .rejections
@@ -279,7 +279,7 @@ impl Stack {
             let started = match gate.pace(now).instrument(tracing::debug_span!("limiter")).await {
                 Ok(started) => started,
                 Err(wait) => {
-                    gate.release(circuit, permit);
+                    drop(admitted);
                     self.meters
                         .deferrals
                         .get_or_init(|| metrics::counter!("apiary_rate_limit_deferrals_total", "connector" => self.id))
@@ -302,7 +302,9 @@ impl Stack {
                 Err(e) if e.counts_against_upstream() => Outcome::Failure,
                 Err(_) => Outcome::Ignored,
             };
-            gate.record(circuit, permit, outcome, elapsed, ended).await;
+            if let Some(permit) = admitted.take() {
+                gate.record(circuit, permit, outcome, elapsed, ended).await;
+            }
             span.record("outcome", outcome.as_str());
             self.count(result.as_ref().map(&not_modified).map_err(|e| e.class), elapsed);
             let err = match result {

@@ -155,3 +155,27 @@ async fn a_spent_quota_defers_and_gives_the_breaker_permit_back() {
     assert!(stack.call("query", counted(&calls, Ok)).await.is_ok());
     assert_eq!(stack.breaker(None).unwrap().state(), BreakerState::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_midway_gives_its_probe_slot_back() {
+    let stack = stack(&[
+        ("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1000/s"),
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__FAILURE_THRESHOLD", "1"),
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__RECOVERY_TIMEOUT", "1s"),
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__SUCCESS_THRESHOLD", "1"),
+        ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
+    ]);
+    let calls = Arc::new(AtomicU32::new(0));
+    let r = stack.call("query", counted(&calls, |_| Err(ConnectorError::transient("down")))).await;
+    assert!(matches!(r, Err(CallError::Failed(_))), "{r:?}");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    // The half-open breaker's one probe is cut off midway (its job dropped, as at shutdown).
+    let hanging = stack.call("query", || async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<u32, ConnectorError>(0)
+    });
+    assert!(tokio::time::timeout(Duration::from_secs(1), hanging).await.is_err());
+    // Its slot came back: the next call is the probe, and closes the breaker.
+    assert_eq!(stack.call("query", counted(&calls, Ok)).await.unwrap(), 2);
+    assert_eq!(stack.breaker(None).unwrap().state(), BreakerState::Closed);
+}
