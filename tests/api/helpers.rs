@@ -175,6 +175,20 @@ impl TestApp {
     }
 }
 
+/// An upstream of its own answering every arXiv query with the recorded feed, for the real
+/// binary to fetch from.
+pub async fn arxiv_upstream() -> wiremock::MockServer {
+    let upstream = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/api/query"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_raw(fixture("arxiv/query_search_testing_start0_max10_success.xml"), "application/atom+xml"),
+        )
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
 /// The real binary, serving on a free loopback port from a fresh directory.
 pub struct Binary {
     pub child: std::process::Child,

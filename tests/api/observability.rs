@@ -156,14 +156,7 @@ async fn the_dashboard_and_the_alerts_name_only_exported_metrics() {
 /// request and the worker's run of the job, with the job id and connector.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_id_follows_the_request_into_its_job_and_the_logs() {
-    let upstream = wiremock::MockServer::start().await;
-    Mock::given(path("/api/query"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("arxiv/query_search_testing_start0_max10_success.xml"), "application/atom+xml"),
-        )
-        .mount(&upstream)
-        .await;
+    let upstream = super::helpers::arxiv_upstream().await;
     let uri = upstream.uri();
     let env = [("APIARY_CONNECTORS__ARXIV__BASE_URL", uri.as_str()), ("RUST_LOG", "info")];
     let mut apiary = super::helpers::start_binary(&["run", "--log-format", "json"], &env, true).await;

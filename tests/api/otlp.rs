@@ -6,23 +6,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::path;
-use wiremock::{Mock, ResponseTemplate};
 
-use super::helpers::{fixture, start_binary};
-
-/// An arXiv upstream answering every query with a recorded feed.
-async fn arxiv() -> wiremock::MockServer {
-    let upstream = wiremock::MockServer::start().await;
-    Mock::given(path("/api/query"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("arxiv/query_search_testing_start0_max10_success.xml"), "application/atom+xml"),
-        )
-        .mount(&upstream)
-        .await;
-    upstream
-}
+use super::helpers::{arxiv_upstream, start_binary};
 
 /// Enqueue one arXiv fetch with request id `request_id` at `url`, and wait until it succeeded;
 /// the job's id.
@@ -119,7 +104,7 @@ mod export {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_continues_the_trace_of_the_request_that_queued_it() {
-        let upstream = super::arxiv().await;
+        let upstream = super::arxiv_upstream().await;
         let (collector, spans) = collector().await;
         let uri = upstream.uri();
         let env = [
@@ -174,7 +159,7 @@ mod export {
 #[cfg(not(feature = "otlp"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_feature_the_endpoint_is_refused_loudly_and_jobs_still_run() {
-    let upstream = arxiv().await;
+    let upstream = arxiv_upstream().await;
     let uri = upstream.uri();
     let env = [("APIARY_CONNECTORS__ARXIV__BASE_URL", uri.as_str()), ("APIARY_OTLP_ENDPOINT", "http://127.0.0.1:9")];
     let mut apiary = start_binary(&["run"], &env, true).await;

@@ -26,6 +26,23 @@ where
     move || std::future::ready(answer(calls.fetch_add(1, Ordering::SeqCst) + 1))
 }
 
+/// A stack whose breaker one failure opens, that is half-open a second later and that one good
+/// probe closes, with `env` on top; opened and then half-open, as of return.
+async fn half_open(calls: &Arc<AtomicU32>, env: &[(&str, &str)]) -> Stack {
+    let mut all = vec![
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__FAILURE_THRESHOLD", "1"),
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__RECOVERY_TIMEOUT", "1s"),
+        ("APIARY_CONNECTORS__ARXIV__BREAKER__SUCCESS_THRESHOLD", "1"),
+        ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
+    ];
+    all.extend_from_slice(env);
+    let stack = stack(&all);
+    let r = stack.call("query", counted(calls, |_| Err(ConnectorError::transient("down")))).await;
+    assert!(matches!(r, Err(CallError::Failed(_))), "{r:?}");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    stack
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_defers_without_calling() {
     let stack = stack(&[
@@ -128,19 +145,10 @@ async fn a_timeout_counts_as_a_failure() {
 
 #[tokio::test(start_paused = true)]
 async fn a_spent_quota_defers_and_gives_the_breaker_permit_back() {
-    let stack = stack(&[
-        ("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1/min"),
-        ("APIARY_FETCH__MAX_WAIT", "5s"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__FAILURE_THRESHOLD", "1"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__RECOVERY_TIMEOUT", "1s"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__SUCCESS_THRESHOLD", "1"),
-        ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
-    ]);
     let calls = Arc::new(AtomicU32::new(0));
-    // One failure opens the breaker; past its recovery time the next call is its one probe.
-    let r = stack.call("query", counted(&calls, |_| Err(ConnectorError::transient("down")))).await;
-    assert!(matches!(r, Err(CallError::Failed(_))), "{r:?}");
-    tokio::time::advance(Duration::from_secs(2)).await;
+    // The call that opens the breaker spends the quota's one call a minute.
+    let stack =
+        half_open(&calls, &[("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1/min"), ("APIARY_FETCH__MAX_WAIT", "5s")]).await;
     // The probe is admitted, but the quota's one call a minute is spent: deferred, not called.
     match stack.call("query", counted(&calls, Ok)).await {
         Err(CallError::Deferred { wait, reason }) => {
@@ -158,17 +166,8 @@ async fn a_spent_quota_defers_and_gives_the_breaker_permit_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_dropped_midway_gives_its_probe_slot_back() {
-    let stack = stack(&[
-        ("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1000/s"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__FAILURE_THRESHOLD", "1"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__RECOVERY_TIMEOUT", "1s"),
-        ("APIARY_CONNECTORS__ARXIV__BREAKER__SUCCESS_THRESHOLD", "1"),
-        ("APIARY_FETCH__MAX_ATTEMPTS", "1"),
-    ]);
     let calls = Arc::new(AtomicU32::new(0));
-    let r = stack.call("query", counted(&calls, |_| Err(ConnectorError::transient("down")))).await;
-    assert!(matches!(r, Err(CallError::Failed(_))), "{r:?}");
-    tokio::time::advance(Duration::from_secs(2)).await;
+    let stack = half_open(&calls, &[("APIARY_CONNECTORS__ARXIV__RATE_LIMIT", "1000/s")]).await;
     // The half-open breaker's one probe is cut off midway (its job dropped, as at shutdown).
     let hanging = stack.call("query", || async {
         tokio::time::sleep(Duration::from_secs(3600)).await;
