@@ -1,7 +1,7 @@
 //! Hot reads from memory: each cached dataset's response serialised once per fetch, not per read.
 //!
 //! A read's body has two parts. What only a new fetch changes — the dataset's key, parameters,
-//! records, their count and when they last changed — is serialised once into [`Entry::head`]
+//! records, their count and when they last changed — is serialised once into `Entry::head`
 //! and kept here. What changes between reads of the same result — `fetched_at` (an unchanged
 //! refresh moves it), the age, whether it is stale, the breaker's state, a refresh job — is
 //! written per read after it ([`Entry::body`]).

@@ -76,7 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
 const DRAIN: Duration = Duration::from_secs(30);
 
 /// Serve HTTP/1.1 until `shutdown` resolves, then let requests in flight finish (for up to
-/// [`DRAIN`]).
+/// `DRAIN`).
 ///
 /// Bounded against slow or idle clients, which is why this is not `axum::serve`: a client must
 /// send a whole request head within `api.header_read_timeout` of the connection being ready for

@@ -33,7 +33,7 @@ struct Shared(Arc<dyn Runner>);
 impl Queue {
     /// Serve every lane with `runner` until `stop` says so, each lane's worker running up to
     /// `concurrency(lane)` jobs at a time (`shared` for the queue of older releases) and looking
-    /// for jobs every `poll` and when nudged. At stop, jobs in flight get [`DRAIN`] to finish.
+    /// for jobs every `poll` and when nudged. At stop, jobs in flight get `DRAIN` (30 s) to finish.
     pub async fn serve(
         self,
         runner: Arc<dyn Runner>,

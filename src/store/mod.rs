@@ -5,7 +5,7 @@
 //! One [`Store`] over two databases: embedded SQLite (the default: one file, nothing to run) and
 //! Postgres. The SQL is written once — both speak `$N` placeholders, `ON CONFLICT` and partial
 //! unique indexes, and sqlx maps `Json` and timestamps to each one's types — and the
-//! [`on_pool!`] macro runs it on whichever pool is configured. Schema changes only through
+//! `on_pool!` macro runs it on whichever pool is configured. Schema changes only through
 //! `migrations/<database>/`.
 //!
 //! Every write is idempotent, because jobs are delivered at least once.
@@ -72,7 +72,7 @@ impl StoreError {
     }
 }
 
-/// The cache database, behind its breakers ([`guard`]); cheap to clone.
+/// The cache database, behind its breakers (`guard`); cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
