@@ -57,11 +57,31 @@ pub fn init_logs(format: LogFormat) -> Tracing {
         }
     };
     match (problem, endpoint) {
-        (Some(problem), _) => tracing::error!(variable = OTLP_VAR, "traces are not exported: {problem}"),
-        (None, Some(endpoint)) => tracing::info!(%endpoint, "traces exported over OTLP"),
+        (Some(problem), endpoint) => {
+            // The exporter's error may quote the URL, and a URL may carry credentials.
+            let problem = match &endpoint {
+                Some(e) => problem.replace(e.as_str(), &shown(e)),
+                None => problem,
+            };
+            tracing::error!(variable = OTLP_VAR, "traces are not exported: {problem}")
+        }
+        (None, Some(endpoint)) => tracing::info!(endpoint = %shown(&endpoint), "traces exported over OTLP"),
         (None, None) => {}
     }
     tracing
+}
+
+/// `endpoint` as it may be logged: without a user, password or query, which may hold secrets.
+fn shown(endpoint: &str) -> String {
+    match reqwest::Url::parse(endpoint) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.to_string()
+        }
+        Err(_) => "[not a URL]".to_owned(),
+    }
 }
 
 /// Keeps trace export going; dropped, it sends what is left and stops.
@@ -150,4 +170,17 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         }
         handle
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_endpoint_keeps_no_credentials() {
+        assert_eq!(
+            super::shown("https://user:s3cret@collector:4318/v1/traces?token=abc"),
+            "https://collector:4318/v1/traces"
+        );
+        assert_eq!(super::shown("http://collector:4318"), "http://collector:4318/");
+        assert_eq!(super::shown("collector user:s3cret"), "[not a URL]");
+    }
 }
