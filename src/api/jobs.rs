@@ -102,17 +102,13 @@ pub async fn breakers(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     // Each breaker as reads see it: the fleet's, this process's when it runs the workers, else
     // what the workers persisted (an API-only process's own breakers never see a call).
     let mut items = Vec::new();
-    for stack in app.fetcher().stacks() {
+    for snap in app.breakers().all().await {
         // The last background probe of the connector by this process (`null` when none).
-        let (probed_at, probe_ok) = stack.last_probe().unzip();
-        for breaker in stack.breakers() {
-            if let Some(snap) = app.breakers().get(stack.id, breaker.operation()).await {
-                let mut item = serde_json::to_value(snap).unwrap_or_default();
-                item["last_probe_at"] = serde_json::json!(probed_at);
-                item["last_probe_ok"] = serde_json::json!(probe_ok);
-                items.push(item);
-            }
-        }
+        let (probed_at, probe_ok) = app.fetcher().stack(&snap.connector).and_then(|s| s.last_probe()).unzip();
+        let mut item = serde_json::to_value(snap).unwrap_or_default();
+        item["last_probe_at"] = serde_json::json!(probed_at);
+        item["last_probe_ok"] = serde_json::json!(probe_ok);
+        items.push(item);
     }
     // Then the cache database's own, this process's (`database`, operations `read` and `write`).
     items.extend(app.store().breaker_snapshots().iter().map(|s| serde_json::to_value(s).unwrap_or_default()));

@@ -39,12 +39,9 @@ pub async fn page(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     );
 
     html.push_str("<h2>Breakers</h2><table><tr><th>breaker</th><th>state</th><th>failed / calls</th><th>retry at</th><th>held</th><th>last probe</th></tr>");
-    for stack in app.fetcher().stacks() {
-        let probe = stack.last_probe();
-        for breaker in stack.breakers() {
-            let Some(s) = app.breakers().get(stack.id, breaker.operation()).await else { continue };
-            breaker_row(&mut html, &s, probe, now);
-        }
+    for s in app.breakers().all().await {
+        let probe = app.fetcher().stack(&s.connector).and_then(|stack| stack.last_probe());
+        breaker_row(&mut html, &s, probe, now);
     }
     for s in app.store().breaker_snapshots() {
         breaker_row(&mut html, &s, None, now);
