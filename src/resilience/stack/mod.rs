@@ -141,12 +141,6 @@ impl Stack {
         self.named(operation).map(|c| &c.breaker)
     }
 
-    /// The connector's breaker as the fleet sees it (this process's own without a fleet, or
-    /// while Redis is away).
-    pub async fn snapshot(&self) -> Snapshot {
-        self.view(&self.circuit).await
-    }
-
     /// The state of the breaker named by `operation` (`None`: the connector's) as the fleet sees
     /// it, if the stack has it: [`Stack::snapshot_of`]'s state without building a snapshot when
     /// there is no fleet or its view is fresh (a cached read asks this every time).
@@ -167,15 +161,6 @@ impl Stack {
     /// stack has it.
     pub async fn snapshot_of(&self, operation: Option<&str>) -> Option<Snapshot> {
         Some(self.view(self.named(operation)?).await)
-    }
-
-    /// Every breaker, as the fleet sees it: the connector's, then one per operation.
-    pub async fn snapshots(&self) -> Vec<Snapshot> {
-        let mut all = Vec::with_capacity(1 + self.operations.len());
-        for circuit in std::iter::once(&self.circuit).chain(&self.operations) {
-            all.push(self.view(circuit).await);
-        }
-        all
     }
 
     async fn view(&self, circuit: &Circuit) -> Snapshot {
@@ -266,7 +251,8 @@ impl Stack {
         let mut attempt = 0;
         loop {
             let now = Instant::now();
-            let admitted = match gate.admit(circuit, now).instrument(tracing::debug_span!("breaker", operation)).await {
+            let span = tracing::debug_span!("breaker", operation, fleet = self.fleet.is_some());
+            let admitted = match gate.admit(circuit, now).instrument(span).await {
                 Ok(permit) => Admitted::new(circuit, permit),
                 Err(retry_in) => {
                     self.meters
